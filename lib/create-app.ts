@@ -1,0 +1,23 @@
+import { App, type AppProps, Tags, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { readAppConfig } from "./app-config.js";
+import { SessionsStack } from "./sessions-stack.js";
+
+/**
+ * Builds the CDK app: one stack per stage, cdk-nag AwsSolutions checks on every synth
+ * (an unacknowledged finding fails `cdk synth` and `cdk deploy`). Shared by `bin/app.ts`
+ * and the infra tests so both check the same thing.
+ */
+export const createApp = (props: AppProps = {}): { app: App; stack: SessionsStack } => {
+  const app = new App(props);
+  const config = readAppConfig(app.node);
+  const stack = new SessionsStack(app, `ElevenlabsSessions-${config.stage}`, {
+    stage: config.stage,
+    sessionsRemovalPolicy: config.sessionsRemovalPolicy,
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  Tags.of(stack).add("service", "elevenlabs-agent-sessions");
+  Tags.of(stack).add("stage", config.stage);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  return { app, stack };
+};

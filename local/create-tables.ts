@@ -1,0 +1,78 @@
+import {
+  CreateTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+} from "@aws-sdk/client-dynamodb";
+import { CONVERSATIONS_TABLE, SESSIONS_TABLE } from "../functions/core/table-schema.js";
+
+/** Table names to create. */
+export interface TableNames {
+  readonly sessions: string;
+  readonly conversations: string;
+}
+
+/**
+ * Creates both tables with the key schema the CDK stack uses (same constants), including the
+ * sessions TTL setting and the conversations list index. Existing tables are left as they are.
+ */
+export const createTables = async (client: DynamoDBClient, names: TableNames): Promise<void> => {
+  await ignoreExisting(
+    client.send(
+      new CreateTableCommand({
+        TableName: names.sessions,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: SESSIONS_TABLE.partitionKey, AttributeType: "S" }],
+        KeySchema: [{ AttributeName: SESSIONS_TABLE.partitionKey, KeyType: "HASH" }],
+      }),
+    ),
+  );
+  await ignoreExisting(
+    client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: names.sessions,
+        TimeToLiveSpecification: { AttributeName: SESSIONS_TABLE.ttlAttribute, Enabled: true },
+      }),
+    ),
+  );
+  const { listIndex } = CONVERSATIONS_TABLE;
+  await ignoreExisting(
+    client.send(
+      new CreateTableCommand({
+        TableName: names.conversations,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [
+          { AttributeName: CONVERSATIONS_TABLE.partitionKey, AttributeType: "S" },
+          { AttributeName: CONVERSATIONS_TABLE.sortKey, AttributeType: "S" },
+          { AttributeName: listIndex.partitionKey, AttributeType: "S" },
+          { AttributeName: listIndex.sortKey, AttributeType: "S" },
+        ],
+        KeySchema: [
+          { AttributeName: CONVERSATIONS_TABLE.partitionKey, KeyType: "HASH" },
+          { AttributeName: CONVERSATIONS_TABLE.sortKey, KeyType: "RANGE" },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: listIndex.name,
+            KeySchema: [
+              { AttributeName: listIndex.partitionKey, KeyType: "HASH" },
+              { AttributeName: listIndex.sortKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "ALL" },
+          },
+        ],
+      }),
+    ),
+  );
+};
+
+const ignoreExisting = async (request: Promise<unknown>): Promise<void> => {
+  try {
+    await request;
+  } catch (error) {
+    // Re-running against a persistent local database: the table is already there.
+    if (error instanceof ResourceInUseException) return;
+    if (error instanceof Error && /already (exists|enabled)/i.test(error.message)) return;
+    throw error;
+  }
+};

@@ -1,0 +1,37 @@
+import { defineConfig } from "vitest/config";
+
+// One test command (`npm test`) runs every level; each level is a project so it can be run alone:
+// `npx vitest run --project unit|integration|infra`.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          setupFiles: ["test/setup/matchers.ts"],
+          env: { POWERTOOLS_DEV: "false", POWERTOOLS_LOG_LEVEL: "SILENT" },
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          setupFiles: ["test/setup/matchers.ts"],
+          globalSetup: ["test/setup/dynamodb-local.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          env: { POWERTOOLS_LOG_LEVEL: "SILENT" },
+        },
+      },
+      {
+        test: {
+          name: "infra",
+          include: ["test/infra/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
