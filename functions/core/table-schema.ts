@@ -16,10 +16,13 @@ export const SESSIONS_TABLE = {
 export const CONVERSATIONS_TABLE = {
   partitionKey: "conversationId",
   sortKey: "sk",
-  /** Sparse GSI over meta items only, so listing conversations never scans messages. */
+  /**
+   * Sparse GSI over meta items only, so listing conversations never scans messages. Sorted by
+   * `listSk = <createdAt>#<conversationId>`, which never changes, so pagination is stable.
+   */
   listIndex: {
-    name: "by-updated",
+    name: "by-created",
     partitionKey: "listPk",
-    sortKey: "updatedAt",
+    sortKey: "listSk",
   },
 } as const;

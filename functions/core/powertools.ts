@@ -1,0 +1,26 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+
+/** Service name on every log line and metric (overridable with POWERTOOLS_SERVICE_NAME). */
+export const SERVICE_NAME = "elevenlabs-agent-sessions";
+/** CloudWatch namespace of every metric; the CDK alarms use the same constant. */
+export const METRICS_NAMESPACE = "ElevenlabsAgentSessions";
+
+/**
+ * The one Logger of the service: JSON, one line per outcome. Messages are constant
+ * sentences and data goes in keys. `logEvent` stays off because events carry secrets.
+ */
+export const logger = new Logger({ serviceName: SERVICE_NAME, logRecordOrder: ["level", "message"] });
+
+/** The one Metrics instance; handlers publish stored metrics once per invocation. */
+export const metrics = new Metrics({ serviceName: SERVICE_NAME, namespace: METRICS_NAMESPACE });
+
+/** The subset of Powertools Logger the core uses, so tests can pass a capturing fake. */
+export type AppLogger = Pick<Logger, "debug" | "info" | "warn" | "error">;
+/** The subset of Powertools Metrics the core uses. */
+export type AppMetrics = Pick<Metrics, "addMetric">;
+
+/** Counts one occurrence of an outcome metric (`SessionRegistered`, `CallbackAfterExpiry`, ...). */
+export const countOutcome = (target: AppMetrics, name: string): void => {
+  target.addMetric(name, MetricUnit.Count, 1);
+};
