@@ -79,6 +79,8 @@ export interface TaskRecord {
   readonly status: "pending" | "completed";
   readonly createdAt: string;
   readonly sessionId?: string;
+  /** Where the session wanted live results pushed when the task started. */
+  readonly notifyUrl?: string;
   /** SHA-256 hex of the per-task bearer token; the token itself is never stored. */
   readonly tokenHash: string;
   readonly result?: unknown;
@@ -95,6 +97,7 @@ export interface TaskInput {
   readonly params: Record<string, unknown>;
   readonly tokenHash: string;
   readonly sessionId?: string;
+  readonly notifyUrl?: string;
 }
 
 /** A task result to record. */
@@ -333,6 +336,7 @@ export class ConversationStore {
       createdAt: iso(nowMs),
       tokenHash: task.tokenHash,
       ...(task.sessionId ? { sessionId: task.sessionId } : {}),
+      ...(task.notifyUrl ? { notifyUrl: task.notifyUrl } : {}),
     };
     const touch = this.metaTouch(conversationId, record.createdAt);
     const result = await transactWrite(this.client, [
@@ -668,6 +672,7 @@ const toTask = (item: Record<string, unknown>): TaskRecord =>
     status: item.status === "completed" ? "completed" : "pending",
     createdAt: String(item.createdAt),
     sessionId: str(item.sessionId),
+    notifyUrl: str(item.notifyUrl),
     tokenHash: String(item.tokenHash),
     result: item.result,
     outcome: str(item.outcome) as TaskOutcome | undefined,

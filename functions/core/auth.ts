@@ -1,0 +1,45 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { UnauthorizedError } from "./errors.js";
+
+/** Header the ElevenLabs server tool sends its secret in (configured on the tool as a secret header). */
+export const TOOL_SECRET_HEADER = "x-tool-secret";
+
+const sha256 = (value: string | Buffer) => createHash("sha256").update(value).digest();
+
+/**
+ * Compares two secrets in constant time. Both sides are hashed first, so neither the content
+ * nor the length of the expected value leaks through timing.
+ */
+export const constantTimeEquals = (given: string, expected: string): boolean =>
+  expected.length > 0 && timingSafeEqual(sha256(given), sha256(expected));
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export const bearerToken = (headers: Readonly<Record<string, string>>): string | undefined => {
+  const match = /^Bearer\s+(\S{1,4096})\s*$/i.exec(headers.authorization ?? "");
+  return match?.[1];
+};
+
+/** Throws 401 unless the request carries the expected bearer token. */
+export const requireBearer = (headers: Readonly<Record<string, string>>, expected: string): void => {
+  const token = bearerToken(headers);
+  if (token === undefined || !constantTimeEquals(token, expected)) throw new UnauthorizedError();
+};
+
+/** Throws 401 unless the tool secret header matches. */
+export const requireToolSecret = (headers: Readonly<Record<string, string>>, expected: string): void => {
+  const given = headers[TOOL_SECRET_HEADER];
+  if (given === undefined || !constantTimeEquals(given, expected)) throw new UnauthorizedError();
+};
+
+/** A new per-task bearer token: 256 random bits, base64url. */
+export const newTaskToken = (): string => randomBytes(32).toString("base64url");
+
+/** The stored form of a task token: SHA-256 hex. The token itself is never stored or logged. */
+export const hashToken = (token: string): string => sha256(token).toString("hex");
+
+/** Constant-time check of a presented task token against the stored hash. */
+export const taskTokenMatches = (token: string, storedHash: string): boolean => {
+  const expected = Buffer.from(storedHash, "hex");
+  const given = sha256(token);
+  return expected.length === given.length && timingSafeEqual(given, expected);
+};

@@ -1,0 +1,88 @@
+import { DEFAULT_SESSION_TTL_MS } from "./session-store.js";
+
+/** Everything a function reads from its environment, read once at cold start. */
+export interface Config {
+  readonly sessionsTable: string;
+  readonly conversationsTable: string;
+  /** 600 000 unless `SESSION_TTL_MS` is set (demos and tests only). */
+  readonly sessionTtlMs: number;
+  /** Public base URL of this API, used to build task callback URLs (`PUBLIC_BASE_URL`). */
+  readonly publicBaseUrl: string;
+  /** SQS queue for task messages (AWS). */
+  readonly taskQueueUrl?: string;
+  /** HTTP endpoint of a local task runner (local server). */
+  readonly runnerUrl?: string;
+  /** SQS queue where unstorable post-call events are parked (AWS). */
+  readonly parkingQueueUrl?: string;
+  /** Local durable parking directory for unstorable events. */
+  readonly parkingDir?: string;
+  /** Timeout of the live push to a session's notifyUrl. @default 2000 */
+  readonly notifyTimeoutMs: number;
+  /**
+   * Whether the tool answer carries the callback URL and token. Only for setups without a
+   * dispatcher (local demos), because the answer is handed to the LLM and ends up in transcripts.
+   */
+  readonly exposeCallbackInToolResponse: boolean;
+  /** DynamoDB endpoint override (DynamoDB Local). */
+  readonly dynamoEndpoint?: string;
+}
+
+/** Which variables a function needs; missing ones fail the cold start with a clear message. */
+export type ConfigNeed = "tables" | "publicBaseUrl";
+
+/** Thrown at cold start when the environment is incomplete. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Reads the configuration once. Fails fast, naming every missing or malformed variable, so a
+ * bad deploy breaks at cold start instead of on the first caller.
+ */
+export const loadConfig = (
+  env: NodeJS.ProcessEnv = process.env,
+  needs: readonly ConfigNeed[] = ["tables"],
+): Config => {
+  const problems: string[] = [];
+  const need = (name: string, when: boolean): string => {
+    const value = env[name]?.trim();
+    if (when && !value) problems.push(`${name} is not set`);
+    return value ?? "";
+  };
+  const tables = needs.includes("tables");
+  const sessionsTable = need("SESSIONS_TABLE", tables);
+  const conversationsTable = need("CONVERSATIONS_TABLE", tables);
+  const publicBaseUrl = need("PUBLIC_BASE_URL", needs.includes("publicBaseUrl")).replace(/\/+$/, "");
+  if (publicBaseUrl && !/^https?:\/\/[^\s]+$/.test(publicBaseUrl))
+    problems.push("PUBLIC_BASE_URL must be an http(s) URL");
+
+  const ttlText = env.SESSION_TTL_MS?.trim();
+  const sessionTtlMs = ttlText ? Number(ttlText) : DEFAULT_SESSION_TTL_MS;
+  if (!Number.isInteger(sessionTtlMs) || sessionTtlMs <= 0)
+    problems.push("SESSION_TTL_MS must be a positive whole number of ms");
+  const notifyText = env.NOTIFY_TIMEOUT_MS?.trim();
+  const notifyTimeoutMs = notifyText ? Number(notifyText) : 2000;
+  if (!Number.isInteger(notifyTimeoutMs) || notifyTimeoutMs <= 0 || notifyTimeoutMs > 10_000) {
+    problems.push("NOTIFY_TIMEOUT_MS must be a whole number from 1 to 10000");
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join("; ")}.`);
+
+  const optional = (name: string) => env[name]?.trim() || undefined;
+  const taskQueueUrl = optional("TASK_QUEUE_URL");
+  const runnerUrl = optional("RUNNER_URL");
+  return {
+    sessionsTable,
+    conversationsTable,
+    sessionTtlMs,
+    publicBaseUrl,
+    notifyTimeoutMs,
+    exposeCallbackInToolResponse:
+      env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE === "true" ||
+      (!taskQueueUrl && !runnerUrl && env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE !== "false"),
+    ...(taskQueueUrl ? { taskQueueUrl } : {}),
+    ...(runnerUrl ? { runnerUrl } : {}),
+    ...(optional("PARKING_QUEUE_URL") ? { parkingQueueUrl: optional("PARKING_QUEUE_URL") } : {}),
+    ...(optional("PARKING_DIR") ? { parkingDir: optional("PARKING_DIR") } : {}),
+    ...(optional("DYNAMODB_ENDPOINT") ? { dynamoEndpoint: optional("DYNAMODB_ENDPOINT") } : {}),
+  } as Config;
+};

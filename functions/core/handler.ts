@@ -1,0 +1,52 @@
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { requireBearer, requireToolSecret } from "./auth.js";
+import { AppError, ServiceUnavailableError } from "./errors.js";
+import { errorResponse, type HttpRequest, type HttpResponse, readRequest } from "./http.js";
+import { type AppLogger, type AppMetrics, countOutcome } from "./powertools.js";
+import { routeNamed } from "./routes.js";
+import type { Secrets } from "./secrets.js";
+
+/** What every HTTP handler needs besides its own use case. */
+export interface HttpDeps {
+  readonly logger: AppLogger & { appendKeys?(keys: Record<string, unknown>): void; resetKeys?(): void };
+  readonly metrics: AppMetrics & { publishStoredMetrics?(): void };
+  readonly secrets: Secrets;
+}
+
+export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResponse>;
+
+/**
+ * The adapter shared by every route: reads the event (body limit), checks the credentials the
+ * route table declares, runs the route's use case, and maps every error to the design's JSON
+ * body. Never throws, never sends a stack trace; metrics are flushed after each invocation.
+ */
+export const createHttpHandler =
+  (
+    routeName: string,
+    deps: HttpDeps,
+    handle: (request: HttpRequest) => Promise<HttpResponse>,
+  ): LambdaHttpHandler =>
+  async (event, context) => {
+    const route = routeNamed(routeName);
+    const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? "local";
+    deps.logger.resetKeys?.();
+    deps.logger.appendKeys?.({ route: routeName, requestId });
+    try {
+      const request = readRequest(event, route.maxBodyBytes);
+      if (route.auth === "service") requireBearer(request.headers, await deps.secrets.get("serviceToken"));
+      if (route.auth === "tool") requireToolSecret(request.headers, await deps.secrets.get("toolSecret"));
+      return await handle(request);
+    } catch (error) {
+      countOutcome(
+        deps.metrics,
+        error instanceof ServiceUnavailableError
+          ? "DependencyUnavailable"
+          : error instanceof AppError
+            ? "RequestRejected"
+            : "UnexpectedError",
+      );
+      return errorResponse(error, deps.logger, { route: routeName, path: event.rawPath });
+    } finally {
+      deps.metrics.publishStoredMetrics?.();
+    }
+  };

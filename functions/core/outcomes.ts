@@ -1,0 +1,115 @@
+import { type HttpResponse, json } from "./http.js";
+import { type AppLogger, type AppMetrics, countOutcome } from "./powertools.js";
+
+type Level = "info" | "warn";
+
+interface OutcomeSpec {
+  readonly status: number;
+  readonly level: Level;
+  /** A constant sentence on-call can grep for; data goes in keys. */
+  readonly message: string;
+  /** The CloudWatch metric counted once per occurrence. */
+  readonly metric: string;
+}
+
+/**
+ * Every outcome of every route, in one place: its status code, its log line and its metric.
+ * Expiry is never an error: it is a 2xx (or the documented 410) with a WARN line.
+ */
+export const OUTCOMES = {
+  session_registered: {
+    status: 201,
+    level: "info",
+    message: "Session registered",
+    metric: "SessionRegistered",
+  },
+  session_active: {
+    status: 200,
+    level: "info",
+    message: "Session read: active",
+    metric: "SessionReadActive",
+  },
+  session_expired: {
+    status: 410,
+    level: "info",
+    message: "Session read: expired",
+    metric: "SessionReadExpired",
+  },
+  session_not_found: {
+    status: 404,
+    level: "info",
+    message: "Session read: never registered",
+    metric: "SessionReadMissing",
+  },
+  task_accepted: {
+    status: 200,
+    level: "info",
+    message: "Tool call accepted: task recorded and dispatched",
+    metric: "TaskAccepted",
+  },
+  tool_session_expired: {
+    status: 200,
+    level: "warn",
+    message: "Tool called after session expired; nothing dispatched",
+    metric: "ToolCallAfterExpiry",
+  },
+  tool_session_not_found: {
+    status: 200,
+    level: "warn",
+    message: "Tool called for a conversation with no session; nothing dispatched",
+    metric: "ToolCallWithoutSession",
+  },
+  task_results_listed: {
+    status: 200,
+    level: "info",
+    message: "Agent polled its task results",
+    metric: "TaskResultsPolled",
+  },
+  callback_delivered: {
+    status: 200,
+    level: "info",
+    message: "Callback delivered to the live session",
+    metric: "CallbackDelivered",
+  },
+  callback_delivery_failed: {
+    status: 200,
+    level: "warn",
+    message: "Callback stored but the live push to notifyUrl failed",
+    metric: "CallbackDeliveryFailed",
+  },
+  callback_after_expiry: {
+    status: 200,
+    level: "warn",
+    message: "Callback arrived after session expired",
+    metric: "CallbackAfterExpiry",
+  },
+  callback_duplicate: {
+    status: 200,
+    level: "info",
+    message: "Duplicate callback answered with the first outcome; nothing stored or pushed again",
+    metric: "CallbackDuplicate",
+  },
+  task_not_found: {
+    status: 404,
+    level: "warn",
+    message: "Callback for a task that does not exist",
+    metric: "CallbackTaskNotFound",
+  },
+} as const satisfies Record<string, OutcomeSpec>;
+
+export type OutcomeKind = keyof typeof OUTCOMES;
+
+/** What a use case decided: the kind, the response body and the log keys (never secrets). */
+export interface Outcome {
+  readonly kind: OutcomeKind;
+  readonly body: Record<string, unknown>;
+  readonly log: Record<string, unknown>;
+}
+
+/** Emits the outcome's one log line and one metric, and builds its response. */
+export const respond = (outcome: Outcome, logger: AppLogger, metrics: AppMetrics): HttpResponse => {
+  const spec: OutcomeSpec = OUTCOMES[outcome.kind];
+  logger[spec.level](spec.message, { outcome: outcome.kind, ...outcome.log });
+  countOutcome(metrics, spec.metric);
+  return json(spec.status, outcome.body);
+};

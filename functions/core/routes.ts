@@ -1,0 +1,141 @@
+/**
+ * The one route table. The CDK stack builds the HTTP API from it and the local server routes
+ * with it, so the two cannot drift. Data only (no runtime imports): `lib/` reads it at synth.
+ */
+
+/** How a route authenticates its caller. */
+export type RouteAuth =
+  /** `Authorization: Bearer <service token>`: the app and ops. */
+  | "service"
+  /** The secret header configured on the ElevenLabs server tool. */
+  | "tool"
+  /** The per-task bearer token handed to the task runner (only its hash is stored). */
+  | "task"
+  /** `ElevenLabs-Signature` HMAC over the raw body. */
+  | "signature";
+
+/** Secrets a function may read; each maps to one Secrets Manager secret in AWS and one env var locally. */
+export type SecretName =
+  | "serviceToken"
+  | "toolSecret"
+  | "webhookSecret"
+  | "elevenlabsApiKey"
+  | "notifySigningSecret";
+
+/** What a function touches, so the stack grants exactly that and nothing more. */
+export interface RouteAccess {
+  readonly sessions?: "read" | "write";
+  readonly conversations?: "read" | "write";
+  /** Sends task messages to the task queue. */
+  readonly taskQueue?: boolean;
+  /** Parks events it could not store in the parking queue. */
+  readonly parkingQueue?: boolean;
+  readonly secrets: readonly SecretName[];
+}
+
+export interface Route {
+  readonly method: "GET" | "POST";
+  /** API Gateway path syntax: `{name}` is a path parameter. */
+  readonly path: string;
+  /** The Lambda: folder `functions/<name>/handler.ts`. */
+  readonly name: string;
+  readonly auth: RouteAuth;
+  /** Largest accepted body in bytes (413 beyond it). */
+  readonly maxBodyBytes: number;
+  readonly access: RouteAccess;
+  /** One line for the README and the function's description. */
+  readonly description: string;
+}
+
+const KB = 1024;
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: "POST",
+    path: "/conversations/{conversationId}/session",
+    name: "register-session",
+    auth: "service",
+    maxBodyBytes: 8 * KB,
+    access: { sessions: "write", conversations: "write", secrets: ["serviceToken"] },
+    description: "Registers or refreshes a conversation's 10-minute session",
+  },
+  {
+    method: "GET",
+    path: "/conversations/{conversationId}/session",
+    name: "get-session",
+    auth: "service",
+    maxBodyBytes: 0,
+    access: { sessions: "read", conversations: "read", secrets: ["serviceToken"] },
+    description: "Reads a session: active, expired (410) or not found (404)",
+  },
+  {
+    method: "POST",
+    path: "/tools/get_task_result",
+    name: "get-task-result",
+    auth: "tool",
+    maxBodyBytes: 16 * KB,
+    access: { sessions: "read", conversations: "read", secrets: ["toolSecret"] },
+    description: "ElevenLabs tool: the conversation's task results while its session is active",
+  },
+  {
+    method: "POST",
+    path: "/tools/{toolName}",
+    name: "call-tool",
+    auth: "tool",
+    maxBodyBytes: 16 * KB,
+    access: { sessions: "read", conversations: "write", taskQueue: true, secrets: ["toolSecret"] },
+    description: "ElevenLabs server tool: records and dispatches an async task while the session is active",
+  },
+  {
+    method: "POST",
+    path: "/conversations/{conversationId}/tasks/{taskId}/result",
+    name: "record-task-result",
+    auth: "task",
+    maxBodyBytes: 64 * KB,
+    access: { sessions: "read", conversations: "write", secrets: ["notifySigningSecret"] },
+    description: "Task runner callback: stores the result, pushes it live or reports session_expired",
+  },
+  {
+    method: "POST",
+    path: "/webhooks/elevenlabs/post-call",
+    name: "post-call-webhook",
+    auth: "signature",
+    maxBodyBytes: 1024 * KB,
+    access: { conversations: "write", parkingQueue: true, secrets: ["webhookSecret"] },
+    description: "ElevenLabs post-call webhook: stores transcript and analysis idempotently",
+  },
+  {
+    method: "GET",
+    path: "/signed-url",
+    name: "get-signed-url",
+    auth: "service",
+    maxBodyBytes: 0,
+    access: { secrets: ["serviceToken", "elevenlabsApiKey"] },
+    description: "Returns an ElevenLabs signed conversation URL; the API key stays server-side",
+  },
+  {
+    method: "GET",
+    path: "/conversations",
+    name: "list-conversations",
+    auth: "service",
+    maxBodyBytes: 0,
+    access: { conversations: "read", secrets: ["serviceToken"] },
+    description: "Lists conversations, newest first, paginated",
+  },
+  {
+    method: "GET",
+    path: "/conversations/{conversationId}",
+    name: "get-conversation",
+    auth: "service",
+    maxBodyBytes: 0,
+    access: { conversations: "read", secrets: ["serviceToken"] },
+    description: "A conversation's history: meta, messages in order, tasks with outcomes",
+  },
+];
+
+/** The route of a function by name; throws on a typo so wiring mistakes fail at start. */
+export const routeNamed = (name: string): Route => {
+  const route = ROUTES.find((r) => r.name === name);
+  if (!route) throw new Error(`No route is named ${name}`);
+  return route;
+};

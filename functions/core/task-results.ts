@@ -1,0 +1,166 @@
+import * as z from "zod/mini";
+import { bearerToken, taskTokenMatches } from "./auth.js";
+import type { Clock } from "./clock.js";
+import type { ConversationStore, TaskRecord } from "./conversation-store.js";
+import { UnauthorizedError } from "./errors.js";
+import { type HttpRequest, parseJsonBody } from "./http.js";
+import { assertValidId } from "./ids.js";
+import type { Notifier } from "./notifier.js";
+import type { Outcome } from "./outcomes.js";
+import { classify, fromItem, type SessionStore } from "./session-store.js";
+import { parseWith } from "./validation.js";
+
+/** What the task-result callback needs. */
+export interface TaskResultDeps {
+  readonly sessions: SessionStore;
+  readonly conversations: ConversationStore;
+  readonly notifier: Notifier;
+  readonly now: Clock;
+}
+
+const resultBodySchema = z.strictObject({
+  status: z.optional(z.enum(["succeeded", "failed"])),
+  result: z.optional(z.unknown()),
+  error: z.optional(z.string().check(z.maxLength(2000))),
+});
+
+interface Expiry {
+  readonly expiredAt: string;
+  readonly expiredForMs: number;
+}
+
+const duplicateOutcome = (conversationId: string, task: TaskRecord): Outcome => ({
+  kind: "callback_duplicate",
+  body: {
+    outcome: task.outcome,
+    duplicate: true,
+    taskId: task.taskId,
+    ...(task.expiredAt ? { expiredAt: task.expiredAt, expiredForMs: task.expiredForMs } : {}),
+  },
+  log: { conversationId, taskId: task.taskId, firstOutcome: task.outcome },
+});
+
+const taskNotFound = (conversationId: string, taskId: string): Outcome => ({
+  kind: "task_not_found",
+  body: { error: "task_not_found", message: "No such task exists in this conversation." },
+  log: { conversationId, taskId },
+});
+
+/**
+ * `POST /conversations/{conversationId}/tasks/{taskId}/result`. The result is always stored in
+ * history, exactly once. Whether it counts as delivered is decided by a conditional write on
+ * the session (`expiresAtMs > now`) in the same transaction, so a callback racing the expiry
+ * instant gets exactly one outcome. A late callback is a 200 with `session_expired`, not an error.
+ */
+export const recordTaskResult = async (deps: TaskResultDeps, request: HttpRequest): Promise<Outcome> => {
+  const { conversationId, taskId } = request.pathParameters;
+  assertValidId(conversationId);
+  assertValidId(taskId, "taskId");
+  const token = bearerToken(request.headers);
+  if (token === undefined)
+    throw new UnauthorizedError("A task token is required: Authorization: Bearer <token>.");
+  const body = parseWith(resultBodySchema, parseJsonBody(request), "body");
+  const result = {
+    status: body.status ?? "succeeded",
+    ...(body.result !== undefined ? { result: body.result } : {}),
+    ...(body.error ? { error: body.error } : {}),
+  };
+
+  const task = await deps.conversations.getTask(conversationId, taskId);
+  if (!task) return taskNotFound(conversationId, taskId);
+  // Tokens are per task and per conversation: another task's token never matches this hash.
+  if (!taskTokenMatches(token, task.tokenHash))
+    throw new UnauthorizedError("The task token is not valid for this task.");
+  if (task.outcome) return duplicateOutcome(conversationId, task);
+
+  const receivedAtMs = deps.now();
+  const live = await deps.conversations.recordTaskResult(
+    conversationId,
+    taskId,
+    { result, outcome: "delivered", receivedAtMs },
+    deps.sessions.activeCondition(conversationId, receivedAtMs),
+  );
+  if (live.kind === "duplicate") return duplicateOutcome(conversationId, live.task);
+  if (live.kind === "task_not_found") return taskNotFound(conversationId, taskId);
+  if (live.kind === "stored") return pushLive(deps, conversationId, live.task, receivedAtMs);
+
+  // The session was not active at `receivedAtMs`: keep the result anyway, outcome session_expired.
+  const expiry = await expiryOf(deps, conversationId, receivedAtMs, live.item);
+  const late = await deps.conversations.recordTaskResult(conversationId, taskId, {
+    result,
+    outcome: "session_expired",
+    receivedAtMs,
+    ...expiry,
+  });
+  if (late.kind === "duplicate") return duplicateOutcome(conversationId, late.task);
+  if (late.kind !== "stored") return taskNotFound(conversationId, taskId);
+  return {
+    kind: "callback_after_expiry",
+    body: {
+      outcome: "session_expired",
+      taskId,
+      ...expiry,
+      message: "The session had expired; the result was stored in the conversation history.",
+    },
+    log: { conversationId, taskId, ...expiry, receivedAt: new Date(receivedAtMs).toISOString() },
+  };
+};
+
+/** When and how long ago the session ended, from the old item or, once TTL removed it, from history. */
+const expiryOf = async (
+  deps: TaskResultDeps,
+  conversationId: string,
+  nowMs: number,
+  oldItem: Record<string, unknown> | undefined,
+): Promise<Expiry> => {
+  if (oldItem) {
+    const state = classify(fromItem(oldItem), nowMs);
+    if (state.status === "expired") return { expiredAt: state.expiredAt, expiredForMs: state.expiredForMs };
+  }
+  const lookup = await deps.sessions.lookup(conversationId);
+  if (lookup.status === "expired") return { expiredAt: lookup.expiredAt, expiredForMs: lookup.expiredForMs };
+  // No window is known (deleted without history, or re-registered since): it ended by now.
+  return { expiredAt: new Date(nowMs).toISOString(), expiredForMs: 0 };
+};
+
+/** Pushes a delivered result to the session's notifyUrl, once. A failed push is still a stored result. */
+const pushLive = async (
+  deps: TaskResultDeps,
+  conversationId: string,
+  task: TaskRecord,
+  receivedAtMs: number,
+): Promise<Outcome> => {
+  const base = { conversationId, taskId: task.taskId, toolName: task.toolName };
+  if (!task.notifyUrl) {
+    return {
+      kind: "callback_delivered",
+      body: { outcome: "delivered", taskId: task.taskId, pushed: false },
+      log: { ...base, pushed: false },
+    };
+  }
+  const push = await deps.notifier.push(task.notifyUrl, {
+    type: "task_result",
+    conversationId,
+    taskId: task.taskId,
+    toolName: task.toolName,
+    result: task.result,
+    receivedAt: new Date(receivedAtMs).toISOString(),
+  });
+  if (push.ok) {
+    return {
+      kind: "callback_delivered",
+      body: { outcome: "delivered", taskId: task.taskId, pushed: true },
+      log: { ...base, pushed: true },
+    };
+  }
+  await deps.conversations.updateTaskOutcome(conversationId, task.taskId, "delivery_failed");
+  return {
+    kind: "callback_delivery_failed",
+    body: {
+      outcome: "delivery_failed",
+      taskId: task.taskId,
+      message: "The result was stored, but pushing it to the app failed.",
+    },
+    log: { ...base, reason: push.reason },
+  };
+};
