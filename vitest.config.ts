@@ -10,7 +10,15 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           setupFiles: ["test/setup/matchers.ts"],
-          env: { POWERTOOLS_DEV: "false", POWERTOOLS_LOG_LEVEL: "SILENT" },
+          env: {
+            POWERTOOLS_LOG_LEVEL: "SILENT",
+            POWERTOOLS_METRICS_DISABLED: "true",
+            // Handler modules build their default dependencies at import (once per container).
+            SESSIONS_TABLE: "sessions",
+            CONVERSATIONS_TABLE: "conversations",
+            PUBLIC_BASE_URL: "https://api.example.test",
+            AWS_REGION: "us-east-1",
+          },
         },
       },
       {
@@ -21,7 +29,14 @@ export default defineConfig({
           globalSetup: ["test/setup/dynamodb-local.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          env: { POWERTOOLS_LOG_LEVEL: "SILENT" },
+          env: {
+            POWERTOOLS_LOG_LEVEL: "SILENT",
+            POWERTOOLS_METRICS_DISABLED: "true",
+            SESSIONS_TABLE: "sessions",
+            CONVERSATIONS_TABLE: "conversations",
+            PUBLIC_BASE_URL: "https://api.example.test",
+            AWS_REGION: "us-east-1",
+          },
         },
       },
       {

@@ -17,8 +17,10 @@ export const metrics = new Metrics({ serviceName: SERVICE_NAME, namespace: METRI
 
 /** The subset of Powertools Logger the core uses, so tests can pass a capturing fake. */
 export type AppLogger = Pick<Logger, "debug" | "info" | "warn" | "error">;
-/** The subset of Powertools Metrics the core uses. */
-export type AppMetrics = Pick<Metrics, "addMetric">;
+/** The subset of Powertools Metrics the core uses (its return value is not used). */
+export interface AppMetrics {
+  addMetric(...args: Parameters<Metrics["addMetric"]>): unknown;
+}
 
 /** Counts one occurrence of an outcome metric (`SessionRegistered`, `CallbackAfterExpiry`, ...). */
 export const countOutcome = (target: AppMetrics, name: string): void => {

@@ -9,7 +9,7 @@ import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
-import type { SessionLookup, SessionStore } from "./session-store.js";
+import { classify, fromItem, type SessionLookup, type SessionStore } from "./session-store.js";
 import { parseWith } from "./validation.js";
 
 /** What the tool routes need. */
@@ -99,9 +99,11 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
     [deps.sessions.activeCondition(conversationId, nowMs)],
   );
   if (!created.created) {
-    // The session expired (or was deleted) between the read and the write.
-    const after = await deps.sessions.lookup(conversationId);
-    return notLiveAnswer(after.status === "active" ? { status: "missing" } : after, conversationId, toolName);
+    // The session ended between the read and the conditional write: the failed check returns it.
+    const ended = created.item
+      ? classify(fromItem(created.item), nowMs)
+      : await deps.sessions.lookup(conversationId);
+    return notLiveAnswer(ended.status === "active" ? { status: "missing" } : ended, conversationId, toolName);
   }
 
   const callbackUrl = `${deps.publicBaseUrl}/conversations/${conversationId}/tasks/${taskId}/result`;

@@ -1,0 +1,207 @@
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { makeHandler as makeCallTool } from "../../../functions/call-tool/handler.js";
+import { hashToken } from "../../../functions/core/auth.js";
+import type { TaskDispatcher, TaskMessage } from "../../../functions/core/dispatcher.js";
+import { makeHandler as makePoll } from "../../../functions/get-task-result/handler.js";
+import { createDocClient } from "../../support/doc-client.js";
+import { apiEvent, bodyOf } from "../../support/events.js";
+import { fakeLiveTables, type LiveState } from "../../support/fake-live-table.js";
+import {
+  sessionItem,
+  T0,
+  TEN_MIN,
+  TOOL_SECRET,
+  taskItem,
+  testDependencies,
+} from "../../support/live-fixtures.js";
+
+const doc = createDocClient();
+const ddb = mockClient(doc);
+const toolHeaders = { "X-Tool-Secret": TOOL_SECRET, "Content-Type": "application/json" };
+const toolEvent = (body: unknown, headers: Record<string, string> = toolHeaders, toolName = "lookup_order") =>
+  apiEvent({ method: "POST", path: `/tools/${toolName}`, pathParameters: { toolName }, headers, body });
+
+describe("ElevenLabs tool routes", () => {
+  let state: LiveState;
+  let sent: TaskMessage[];
+  let dispatcher: TaskDispatcher;
+  let setup: ReturnType<typeof testDependencies>;
+
+  beforeEach(() => {
+    ddb.reset();
+    vi.useFakeTimers();
+    vi.setSystemTime(T0);
+    state = fakeLiveTables(ddb, {
+      session: sessionItem("conv-1", T0, { notifyUrl: "https://app.example.test/live" }),
+      tasks: new Map(),
+      messages: [],
+    });
+    sent = [];
+    dispatcher = { kind: "test", dispatch: async (m) => void sent.push(m) };
+    setup = testDependencies({ doc });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const callTool = (body: unknown, headers?: Record<string, string>) =>
+    makeCallTool({ ...setup.deps, dispatcher })(toolEvent(body, headers));
+
+  it("accepts a flat ElevenLabs body: records the task (token hash only) and dispatches once", async () => {
+    const response = await callTool({ conversation_id: "conv-1", order_id: "A1042" });
+    expect(response.statusCode).toBe(200);
+    const body = bodyOf(response);
+    expect(body).toMatchObject({ status: "accepted", taskId: expect.any(String) });
+    expect(sent).toHaveLength(1);
+    const message = sent[0] as TaskMessage;
+    expect(message).toMatchObject({
+      taskId: body.taskId,
+      conversationId: "conv-1",
+      toolName: "lookup_order",
+      params: { order_id: "A1042" },
+      callbackUrl: `https://api.example.test/conversations/conv-1/tasks/${String(body.taskId)}/result`,
+    });
+    expect(Buffer.from(message.callbackToken, "base64url").length).toBeGreaterThanOrEqual(16);
+    const stored = state.tasks.get(`task#${String(body.taskId)}`);
+    expect(stored).toMatchObject({
+      status: "pending",
+      tokenHash: hashToken(message.callbackToken),
+      notifyUrl: "https://app.example.test/live",
+    });
+    expect(JSON.stringify(stored)).not.toContain(message.callbackToken);
+    expect(setup.logger.text()).not.toContain(message.callbackToken);
+    expect(setup.metrics.counts).toEqual({ TaskAccepted: 1 });
+  });
+
+  it("hands the callback details to the caller only when configured (no runner, local demos)", async () => {
+    const exposed = testDependencies({ doc, env: { EXPOSE_CALLBACK_IN_TOOL_RESPONSE: "true" } });
+    const response = await makeCallTool({ ...exposed.deps, dispatcher })(
+      toolEvent({ conversation_id: "conv-1" }),
+    );
+    expect(bodyOf(response)).toMatchObject({
+      callbackUrl: expect.stringContaining("/result"),
+      callbackToken: sent[0]?.callbackToken,
+    });
+    const hidden = await makeCallTool({
+      ...testDependencies({ doc, env: { TASK_QUEUE_URL: "https://sqs.test/q" } }).deps,
+      dispatcher,
+    })(toolEvent({ conversation_id: "conv-1" }));
+    expect(bodyOf(hidden)).not.toHaveProperty("callbackToken");
+  });
+
+  it("also accepts the wrapped shape { tool_name, parameters, conversation_id }", async () => {
+    const response = await callTool({
+      tool_name: "lookup_order",
+      conversation_id: "conv-1",
+      parameters: { order_id: "A1" },
+    });
+    expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+    expect(sent[0]?.params).toEqual({ order_id: "A1" });
+  });
+
+  it("answers 200 session_expired the agent can speak, dispatches nothing and logs a WARN", async () => {
+    vi.setSystemTime(T0 + TEN_MIN);
+    const response = await callTool({ conversation_id: "conv-1", order_id: "A1" });
+    expect(response.statusCode).toBe(200);
+    expect(bodyOf(response)).toMatchObject({
+      status: "session_expired",
+      message: expect.stringMatching(/expired/),
+    });
+    expect(sent).toHaveLength(0);
+    expect(state.tasks.size).toBe(0);
+    expect(setup.logger.lines).toContainEqual(
+      expect.objectContaining({
+        level: "warn",
+        message: "Tool called after session expired; nothing dispatched",
+      }),
+    );
+  });
+
+  it("answers 200 session_not_found when the conversation never registered a session", async () => {
+    state.session = undefined;
+    const response = await callTool({ conversation_id: "conv-1" });
+    expect(bodyOf(response)).toMatchObject({ status: "session_not_found" });
+    expect(sent).toHaveLength(0);
+  });
+
+  it("answers session_expired when the session expires between the read and the conditional write", async () => {
+    vi.setSystemTime(T0 + TEN_MIN - 1);
+    // The read sees 1 ms left; the clock then moves past the expiry before the write.
+    const lookup = setup.deps.sessions.lookup.bind(setup.deps.sessions);
+    setup.deps.sessions.lookup = async (id: string) => {
+      const result = await lookup(id);
+      vi.setSystemTime(T0 + TEN_MIN);
+      return result;
+    };
+    const response = await callTool({ conversation_id: "conv-1" });
+    expect(bodyOf(response)).toMatchObject({ status: "session_expired" });
+    expect(sent).toHaveLength(0);
+    expect(state.tasks.size).toBe(0);
+  });
+
+  it("answers 503 when the task cannot be dispatched, keeping the task recorded as pending", async () => {
+    dispatcher = { kind: "test", dispatch: async () => Promise.reject(new Error("queue down")) };
+    const response = await callTool({ conversation_id: "conv-1" });
+    expect(response.statusCode).toBe(503);
+    expect(state.tasks.size).toBe(1);
+  });
+
+  it.each([
+    ["a missing secret header", { "Content-Type": "application/json" }],
+    ["a wrong secret", { "X-Tool-Secret": "nope" }],
+  ])("answers 401 for %s", async (_label, headers) => {
+    const response = await callTool({ conversation_id: "conv-1" }, headers);
+    expect(response.statusCode).toBe(401);
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it.each([
+    ["a missing conversation_id", { order_id: "A1" }],
+    ["an injection-looking conversation_id", { conversation_id: "conv-1' OR 1=1" }],
+    ["a non-object body", "[]"],
+    ["invalid JSON", "{"],
+  ])("answers 400 for %s", async (_label, body) => {
+    const response = await callTool(body);
+    expect(response.statusCode).toBe(400);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("polls task results while the session is active", async () => {
+    state.tasks.set(
+      "task#t1",
+      taskItem("conv-1", "t1", {
+        status: "completed",
+        outcome: "delivered",
+        result: { ok: 1 },
+        resultAt: "x",
+      }),
+    );
+    state.tasks.set("task#t2", taskItem("conv-1", "t2"));
+    const response = await makePoll(setup.deps)(
+      apiEvent({
+        method: "POST",
+        path: "/tools/get_task_result",
+        headers: toolHeaders,
+        body: { conversation_id: "conv-1" },
+      }),
+    );
+    expect(response.statusCode).toBe(200);
+    const body = bodyOf(response);
+    expect(body).toMatchObject({ status: "active", message: "1 of 2 task(s) have finished." });
+    expect(JSON.stringify(body)).not.toContain("tokenHash");
+  });
+
+  it("refuses to poll after the session expired", async () => {
+    vi.setSystemTime(T0 + TEN_MIN);
+    const response = await makePoll(setup.deps)(
+      apiEvent({
+        method: "POST",
+        path: "/tools/get_task_result",
+        headers: toolHeaders,
+        body: { conversation_id: "conv-1" },
+      }),
+    );
+    expect(bodyOf(response)).toMatchObject({ status: "session_expired" });
+  });
+});
