@@ -1,31 +1,120 @@
 import { RemovalPolicy } from "aws-cdk-lib";
 import type { Node } from "constructs";
+import type { SecretName } from "../functions/core/routes.js";
+import { SECRET_ENV } from "../functions/core/secrets.js";
 
 /** Deployment settings read from CDK context (`cdk.json` or `-c key=value`). */
 export interface AppConfig {
   readonly stage: string;
   readonly sessionsRemovalPolicy: RemovalPolicy;
+  /** Steady-state requests per second of the API's default stage (`apiRateLimit`). */
+  readonly apiRateLimit: number;
+  /** Burst of the API's default stage (`apiBurstLimit`). */
+  readonly apiBurstLimit: number;
+  /** Public base URL of the API behind a custom domain (`publicBaseUrl`); else the execute-api URL. */
+  readonly publicBaseUrl?: string;
+  /** Late callbacks per 5 minutes above which the alarm fires (`callbackAfterExpiryAlarmThreshold`). */
+  readonly callbackAfterExpiryAlarmThreshold: number;
+  /** Where alarm notifications are e-mailed (`alarmEmail`). */
+  readonly alarmEmail?: string;
+  /** Reserved concurrency of every function (`reservedConcurrency`); none by default. */
+  readonly reservedConcurrency?: number;
+  /** Session length override for demo stages only (`sessionTtlMs`); never allowed in `prod`. */
+  readonly sessionTtlMs?: number;
+  /** Powertools log level (`logLevel`). */
+  readonly logLevel: LogLevel;
+  /** Existing Secrets Manager secrets to use instead of creating them (`<secretName>Arn`, complete ARNs). */
+  readonly existingSecretArns: Readonly<Partial<Record<SecretName, string>>>;
 }
 
+/** Levels Powertools Logger understands. */
+export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
+const LOG_LEVELS: readonly LogLevel[] = ["DEBUG", "INFO", "WARN", "ERROR"];
+
 const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+// A complete secret ARN ends in the 6-character suffix Secrets Manager adds, so a grant on it is exact.
+const SECRET_ARN_PATTERN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
  * Reads and validates the context once, failing synth with a clear message on bad input.
  * `sessionsTableRemoval` is `destroy` or `retain`; `prod` defaults to `retain`.
  */
 export const readAppConfig = (node: Node): AppConfig => {
-  const stage = String(node.tryGetContext("stage") ?? "dev");
+  const text = (key: string): string | undefined => {
+    const value = node.tryGetContext(key);
+    return value === undefined || value === null || String(value).trim() === ""
+      ? undefined
+      : String(value).trim();
+  };
+  const wholeNumber = (key: string, fallback: number | undefined, min: number, max: number) => {
+    const raw = text(key);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`Context "${key}" must be a whole number from ${min} to ${max} (got "${raw}").`);
+    }
+    return value;
+  };
+
+  const stage = text("stage") ?? "dev";
   if (!STAGE_PATTERN.test(stage)) {
     throw new Error(`Context "stage" must match ${STAGE_PATTERN} (got "${stage}").`);
   }
-  const removal = String(
-    node.tryGetContext("sessionsTableRemoval") ?? (stage === "prod" ? "retain" : "destroy"),
-  );
+  const removal = text("sessionsTableRemoval") ?? (stage === "prod" ? "retain" : "destroy");
   if (removal !== "destroy" && removal !== "retain") {
     throw new Error(`Context "sessionsTableRemoval" must be "destroy" or "retain" (got "${removal}").`);
   }
+
+  const publicBaseUrl = text("publicBaseUrl")?.replace(/\/+$/, "");
+  if (publicBaseUrl !== undefined && !/^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicBaseUrl)) {
+    throw new Error(`Context "publicBaseUrl" must be an https URL without query (got "${publicBaseUrl}").`);
+  }
+  const alarmEmail = text("alarmEmail");
+  if (alarmEmail !== undefined && !EMAIL_PATTERN.test(alarmEmail)) {
+    throw new Error(`Context "alarmEmail" must be an e-mail address (got "${alarmEmail}").`);
+  }
+  const logLevel = (text("logLevel") ?? "INFO").toUpperCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new Error(`Context "logLevel" must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}").`);
+  }
+  const sessionTtlMs = wholeNumber("sessionTtlMs", undefined, 1000, 86_400_000);
+  if (sessionTtlMs !== undefined && stage === "prod") {
+    throw new Error('Context "sessionTtlMs" is for demo stages only; prod sessions last exactly 10 minutes.');
+  }
+
+  const existingSecretArns: Partial<Record<SecretName, string>> = {};
+  for (const name of Object.keys(SECRET_ENV) as SecretName[]) {
+    const arn = text(`${name}Arn`);
+    if (arn === undefined) continue;
+    if (!SECRET_ARN_PATTERN.test(arn)) {
+      throw new Error(
+        `Context "${name}Arn" must be a complete Secrets Manager ARN, ending in the 6-character suffix (got "${arn}").`,
+      );
+    }
+    existingSecretArns[name] = arn;
+  }
+
+  const apiRateLimit = wholeNumber("apiRateLimit", 50, 1, 10_000) as number;
+  const apiBurstLimit = wholeNumber("apiBurstLimit", 100, 1, 5_000) as number;
+  const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
   return {
     stage,
     sessionsRemovalPolicy: removal === "retain" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    apiRateLimit,
+    apiBurstLimit,
+    callbackAfterExpiryAlarmThreshold: wholeNumber(
+      "callbackAfterExpiryAlarmThreshold",
+      20,
+      0,
+      1_000_000,
+    ) as number,
+    logLevel,
+    existingSecretArns,
+    ...(publicBaseUrl !== undefined ? { publicBaseUrl } : {}),
+    ...(alarmEmail !== undefined ? { alarmEmail } : {}),
+    ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
+    ...(sessionTtlMs !== undefined ? { sessionTtlMs } : {}),
   };
 };

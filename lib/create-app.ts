@@ -14,10 +14,22 @@ export const createApp = (props: AppProps = {}): { app: App; stack: SessionsStac
   const stack = new SessionsStack(app, `ElevenlabsSessions-${config.stage}`, {
     stage: config.stage,
     sessionsRemovalPolicy: config.sessionsRemovalPolicy,
+    apiRateLimit: config.apiRateLimit,
+    apiBurstLimit: config.apiBurstLimit,
+    callbackAfterExpiryAlarmThreshold: config.callbackAfterExpiryAlarmThreshold,
+    logLevel: config.logLevel,
+    existingSecretArns: config.existingSecretArns,
+    ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    ...(config.alarmEmail !== undefined ? { alarmEmail: config.alarmEmail } : {}),
+    ...(config.reservedConcurrency !== undefined ? { reservedConcurrency: config.reservedConcurrency } : {}),
+    ...(config.sessionTtlMs !== undefined ? { sessionTtlMs: config.sessionTtlMs } : {}),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
-  Tags.of(stack).add("service", "elevenlabs-agent-sessions");
-  Tags.of(stack).add("stage", config.stage);
+  // CloudFormation accepts Tags on a dashboard but cfn-lint's schema does not know them yet; CI runs
+  // cfn-lint, so the dashboard stays untagged.
+  const tagOptions = { excludeResourceTypes: ["AWS::CloudWatch::Dashboard"] };
+  Tags.of(stack).add("service", "elevenlabs-agent-sessions", tagOptions);
+  Tags.of(stack).add("stage", config.stage, tagOptions);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   return { app, stack };
 };

@@ -43,6 +43,8 @@ export interface Route {
   /** Largest accepted body in bytes (413 beyond it). */
   readonly maxBodyBytes: number;
   readonly access: RouteAccess;
+  /** Lambda timeout when the default (10 s) is too short. */
+  readonly timeoutSeconds?: number;
   /** One line for the README and the function's description. */
   readonly description: string;
 }
@@ -100,8 +102,12 @@ export const ROUTES: readonly Route[] = [
     path: "/webhooks/elevenlabs/post-call",
     name: "post-call-webhook",
     auth: "signature",
-    maxBodyBytes: 1024 * KB,
+    // Long transcripts arrive in one body; API Gateway and Lambda cap requests at about 6 MB.
+    maxBodyBytes: 4 * 1024 * KB,
     access: { conversations: "write", parkingQueue: true, secrets: ["webhookSecret"] },
+    // Storing a long transcript (batched writes with retries) and, if that fails, parking it must
+    // finish before ElevenLabs gives up; 10 s could cut the parking step short.
+    timeoutSeconds: 30,
     description: "ElevenLabs post-call webhook: stores transcript and analysis idempotently",
   },
   {

@@ -2,6 +2,37 @@ import { CfnOutput, RemovalPolicy } from "aws-cdk-lib";
 import { AttributeType, Billing, ProjectionType, TableV2 } from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
 import { CONVERSATIONS_TABLE, SESSIONS_TABLE } from "../../functions/core/table-schema.js";
+import type { TableAccess, TableBinding } from "./service-function.js";
+
+/**
+ * IAM actions per access level of the sessions table, from what `SessionStore` sends:
+ * - read: `lookup`/`get` (consistent GetItem) and `activeCondition`, a ConditionCheck inside the
+ *   callers' transactions (call-tool, record-task-result), which IAM authorizes as ConditionCheckItem.
+ * - write: `set` (a Put inside TransactWriteItems, or PutItem without history) and `delete` (DeleteItem).
+ * Nothing updates, queries or scans a session.
+ */
+export const SESSIONS_ACTIONS: Readonly<Record<TableAccess, readonly string[]>> = {
+  read: ["dynamodb:GetItem", "dynamodb:ConditionCheckItem"],
+  write: ["dynamodb:GetItem", "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+};
+
+/**
+ * IAM actions per access level of the conversations table, from what `ConversationStore` sends:
+ * - read: `getMeta`/`getTask` (GetItem), `listTasks`/`getConversation` (Query) and
+ *   `listConversations` (Query on the `by-created` index).
+ * - write: adds Put and Update (alone and inside TransactWriteItems) and `appendMessages`' BatchWriteItem.
+ * History is never deleted, so no DeleteItem.
+ */
+export const CONVERSATIONS_ACTIONS: Readonly<Record<TableAccess, readonly string[]>> = {
+  read: ["dynamodb:GetItem", "dynamodb:Query"],
+  write: [
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+  ],
+};
 
 /** Properties of {@link Tables}. */
 export interface TablesProps {
@@ -24,6 +55,10 @@ export class Tables extends Construct {
   public readonly sessions: TableV2;
   /** Conversation history; survives every session. */
   public readonly conversations: TableV2;
+  /** The sessions table with its access levels, for `ServiceFunction.bindTable`. */
+  public readonly sessionsBinding: TableBinding;
+  /** The conversations table with its access levels, for `ServiceFunction.bindTable`. */
+  public readonly conversationsBinding: TableBinding;
 
   constructor(scope: Construct, id: string, props: TablesProps) {
     super(scope, id);
@@ -55,6 +90,14 @@ export class Tables extends Construct {
         },
       ],
     });
+
+    this.sessionsBinding = { table: this.sessions, envVar: "SESSIONS_TABLE", actions: SESSIONS_ACTIONS };
+    this.conversationsBinding = {
+      table: this.conversations,
+      envVar: "CONVERSATIONS_TABLE",
+      actions: CONVERSATIONS_ACTIONS,
+      queryIndexes: [CONVERSATIONS_TABLE.listIndex.name],
+    };
 
     new CfnOutput(scope, "SessionsTableName", {
       value: this.sessions.tableName,

@@ -1,11 +1,9 @@
-import { Match, Template } from "aws-cdk-lib/assertions";
+import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../lib/create-app.js";
+import { SKIP_BUNDLING, synthStack } from "./synth.js";
 
-const synthTemplate = (context: Record<string, string> = {}) => {
-  const { stack } = createApp({ context });
-  return Template.fromStack(stack);
-};
+const synthTemplate = (context: Record<string, string> = {}) => synthStack(context).template;
 
 const tableWithKeys = (template: Template, keys: string[]) => {
   const tables = template.findResources("AWS::DynamoDB::GlobalTable");
@@ -78,8 +76,13 @@ describe("tables", () => {
   });
 
   it("names the stack after the stage from context and rejects a bad stage", () => {
-    expect(createApp({ context: { stage: "prod" } }).stack.stackName).toBe("ElevenlabsSessions-prod");
-    expect(() => createApp({ context: { stage: "Prod Stage!" } })).toThrow(/stage/);
-    expect(() => createApp({ context: { sessionsTableRemoval: "maybe" } })).toThrow(/sessionsTableRemoval/);
+    const context = { ...SKIP_BUNDLING };
+    expect(createApp({ context: { ...context, stage: "prod" } }).stack.stackName).toBe(
+      "ElevenlabsSessions-prod",
+    );
+    expect(() => createApp({ context: { ...context, stage: "Prod Stage!" } })).toThrow(/stage/);
+    expect(() => createApp({ context: { ...context, sessionsTableRemoval: "maybe" } })).toThrow(
+      /sessionsTableRemoval/,
+    );
   });
 });
