@@ -25,6 +25,8 @@ export interface Config {
   readonly exposeCallbackInToolResponse: boolean;
   /** DynamoDB endpoint override (DynamoDB Local). */
   readonly dynamoEndpoint?: string;
+  /** ElevenLabs API base URL (`ELEVENLABS_API_BASE_URL`). @default https://api.elevenlabs.io */
+  readonly elevenlabsApiBaseUrl?: string;
 }
 
 /** Which variables a function needs; missing ones fail the cold start with a clear message. */
@@ -65,6 +67,9 @@ export const loadConfig = (
   if (!Number.isInteger(notifyTimeoutMs) || notifyTimeoutMs <= 0 || notifyTimeoutMs > 10_000) {
     problems.push("NOTIFY_TIMEOUT_MS must be a whole number from 1 to 10000");
   }
+  const elevenlabsApiBaseUrl = env.ELEVENLABS_API_BASE_URL?.trim();
+  if (elevenlabsApiBaseUrl && !/^https?:\/\/[^\s]+$/.test(elevenlabsApiBaseUrl))
+    problems.push("ELEVENLABS_API_BASE_URL must be an http(s) URL");
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join("; ")}.`);
 
   const optional = (name: string) => env[name]?.trim() || undefined;
@@ -84,5 +89,6 @@ export const loadConfig = (
     ...(optional("PARKING_QUEUE_URL") ? { parkingQueueUrl: optional("PARKING_QUEUE_URL") } : {}),
     ...(optional("PARKING_DIR") ? { parkingDir: optional("PARKING_DIR") } : {}),
     ...(optional("DYNAMODB_ENDPOINT") ? { dynamoEndpoint: optional("DYNAMODB_ENDPOINT") } : {}),
+    ...(elevenlabsApiBaseUrl ? { elevenlabsApiBaseUrl } : {}),
   } as Config;
 };

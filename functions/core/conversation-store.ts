@@ -488,20 +488,27 @@ export class ConversationStore {
   /** All tasks of a conversation (at most 1 000, oldest id order), for the agent's polling tool. */
   async listTasks(conversationId: string): Promise<TaskRecord[]> {
     assertValidId(conversationId);
-    const tasks: TaskRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.query({
-        TableName: this.tableName,
-        KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues: { ":id": conversationId, ":prefix": TASK_PREFIX },
-        ConsistentRead: true,
-        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-      });
-      tasks.push(...page.items.map(toTask));
-      startKey = page.lastKey;
-    } while (startKey && tasks.length < 1000);
-    return tasks;
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":id": conversationId, ":prefix": TASK_PREFIX },
+      ConsistentRead: true,
+    });
+    return items.map(toTask);
+  }
+
+  /** Every history line of one kind (at most 1 000, in history order), e.g. the session registrations. */
+  async listMessagesOfKind(conversationId: string, kind: MessageKind): Promise<Message[]> {
+    assertValidId(conversationId);
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
+      FilterExpression: "#kind = :kind",
+      ExpressionAttributeNames: { "#kind": "kind" },
+      ExpressionAttributeValues: { ":id": conversationId, ":prefix": MSG_PREFIX, ":kind": kind },
+      ConsistentRead: true,
+    });
+    return items.map(toMessage);
   }
 
   /**
@@ -558,6 +565,18 @@ export class ConversationStore {
   private async query(input: QueryCommandInput) {
     const output = await guard(() => this.client.send(new QueryCommand(input)));
     return { items: output.Items ?? [], lastKey: output.LastEvaluatedKey };
+  }
+
+  /** Follows a query's pages until it is exhausted or `max` items were read. */
+  private async queryAll(input: QueryCommandInput, max = 1000): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.query({ ...input, ...(startKey ? { ExclusiveStartKey: startKey } : {}) });
+      items.push(...page.items);
+      startKey = page.lastKey;
+    } while (startKey && items.length < max);
+    return items;
   }
 
   private messageItem(conversationId: string, m: MessageInput): Record<string, unknown> {

@@ -95,6 +95,78 @@ export const OUTCOMES = {
     message: "Callback for a task that does not exist",
     metric: "CallbackTaskNotFound",
   },
+  post_call_stored: {
+    status: 200,
+    level: "info",
+    message: "Post-call transcript and analysis stored in the conversation history",
+    metric: "PostCallStored",
+  },
+  call_initiation_failure_recorded: {
+    status: 200,
+    level: "info",
+    message: "Call initiation failure recorded in the conversation history",
+    metric: "CallInitiationFailureRecorded",
+  },
+  post_call_ignored: {
+    status: 200,
+    level: "info",
+    message: "Post-call event acknowledged; its type is not stored",
+    metric: "PostCallIgnored",
+  },
+  webhook_unusable: {
+    status: 200,
+    level: "warn",
+    message: "Signed post-call event could not be interpreted; acknowledged, parked when possible",
+    metric: "PostCallUnusable",
+  },
+  webhook_parked: {
+    status: 200,
+    level: "warn",
+    message: "Post-call event could not be stored; parked for replay",
+    metric: "PostCallParked",
+  },
+  webhook_signature_rejected: {
+    status: 401,
+    level: "warn",
+    message: "Post-call webhook rejected: missing or invalid signature",
+    metric: "WebhookSignatureRejected",
+  },
+  signed_url_issued: {
+    status: 200,
+    level: "info",
+    message: "Signed conversation URL issued",
+    metric: "SignedUrlIssued",
+  },
+  signed_url_upstream_auth_failed: {
+    status: 502,
+    level: "warn",
+    message: "ElevenLabs rejected the API key while issuing a signed URL",
+    metric: "SignedUrlUpstreamAuthFailed",
+  },
+  signed_url_upstream_failed: {
+    status: 502,
+    level: "warn",
+    message: "ElevenLabs refused or garbled a signed URL request",
+    metric: "SignedUrlUpstreamFailed",
+  },
+  history_read: {
+    status: 200,
+    level: "info",
+    message: "Conversation history read",
+    metric: "HistoryRead",
+  },
+  conversation_not_found: {
+    status: 404,
+    level: "info",
+    message: "Conversation history read: never seen",
+    metric: "HistoryNotFound",
+  },
+  conversations_listed: {
+    status: 200,
+    level: "info",
+    message: "Conversations listed",
+    metric: "ConversationsListed",
+  },
 } as const satisfies Record<string, OutcomeSpec>;
 
 export type OutcomeKind = keyof typeof OUTCOMES;

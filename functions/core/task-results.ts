@@ -118,7 +118,12 @@ const expiryOf = async (
     if (state.status === "expired") return { expiredAt: state.expiredAt, expiredForMs: state.expiredForMs };
   }
   const lookup = await deps.sessions.lookup(conversationId);
-  if (lookup.status === "expired") return { expiredAt: lookup.expiredAt, expiredForMs: lookup.expiredForMs };
+  if (lookup.status === "expired") {
+    // The lookup reads the clock again, a few ms after `nowMs`: a session deleted while the
+    // callback was in flight must not appear to have ended after the callback arrived.
+    const endedAtMs = Math.min(Date.parse(lookup.expiredAt), nowMs);
+    return { expiredAt: new Date(endedAtMs).toISOString(), expiredForMs: nowMs - endedAtMs };
+  }
   // No window is known (deleted without history, or re-registered since): it ended by now.
   return { expiredAt: new Date(nowMs).toISOString(), expiredForMs: 0 };
 };
