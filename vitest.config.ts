@@ -24,7 +24,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["test/integration/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts"],
           setupFiles: ["test/setup/matchers.ts"],
           globalSetup: ["test/setup/dynamodb-local.ts"],
           testTimeout: 60_000,

@@ -144,7 +144,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     ...options.env,
   };
   // Handler modules read process.env once, at import (as a Lambda container does at cold start).
-  for (const [name, value] of Object.entries(env)) process.env[name] = process.env[name] ?? value;
+  for (const [name, value] of Object.entries(env)) process.env[name] = value;
   const handlers = new Map<string, LambdaHttpHandler>();
   for (const route of ROUTES) {
     const entry = pathToFileURL(resolve(import.meta.dirname, "../functions", route.name, "handler.ts")).href;

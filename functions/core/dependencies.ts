@@ -24,11 +24,13 @@ export interface Dependencies extends HttpDeps {
  * attempt. The worst case (3 × 2.5 s plus backoff, about 8 s) stays inside the 10 s Lambda
  * timeout and well inside ElevenLabs' 20 s tool timeout, so a stuck call becomes our 503 with
  * Retry-After rather than a Lambda timeout the caller cannot interpret.
+ * `throwOnRequestTimeout` is what makes `requestTimeout` abort the attempt: without it the
+ * Smithy handler only logs a warning and keeps waiting.
  */
 export const DYNAMO_CLIENT_SETTINGS = {
   maxAttempts: 3,
   retryMode: "standard",
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 2500 },
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true },
 } as const;
 
 /** A DocumentClient with the service's retry and timeout settings. */

@@ -79,6 +79,8 @@ const TRANSIENT_NAMES = new Set([
   "RequestTimeout",
   "RequestTimeoutException",
   "TransactionInProgressException",
+  // A single-item write on an item a transaction holds: "Transaction is ongoing for the item", OK to retry.
+  "TransactionConflictException",
   "AbortError",
   "ECONNRESET",
   "ECONNREFUSED",
