@@ -102,7 +102,13 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
       ...expiry,
       message: "The session had expired; the result was stored in the conversation history.",
     },
-    log: { conversationId, taskId, ...expiry, receivedAt: new Date(receivedAtMs).toISOString() },
+    log: {
+      conversationId,
+      taskId,
+      toolName: task.toolName,
+      ...expiry,
+      receivedAt: new Date(receivedAtMs).toISOString(),
+    },
   };
 };
 

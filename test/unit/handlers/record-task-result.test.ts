@@ -99,6 +99,7 @@ describe("POST /conversations/{conversationId}/tasks/{taskId}/result", () => {
         expiredAt: "2026-11-27T10:10:00.000Z",
         expiredForMs: 0,
         receivedAt: "2026-11-27T10:10:00.000Z",
+        toolName: "lookup_order",
       },
     });
     expect(setup.logger.lines.filter((l) => l.level === "error")).toEqual([]);
