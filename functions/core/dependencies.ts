@@ -1,6 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { secretsManagerFetcher } from "./aws-secrets.js";
+import { secretsExtensionFetcher } from "./aws-secrets.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, type ConfigNeed, loadConfig } from "./config.js";
 import { ConversationStore } from "./conversation-store.js";
@@ -91,15 +91,6 @@ export const createDependencies = (
     conversations,
     logger: log,
     metrics: overrides.metrics ?? metrics,
-    secrets: createSecrets(env, overrides.secretFetcher ?? lazySecretsManager()),
-  };
-};
-
-/** Creates the Secrets Manager client only when a secret ARN is actually used (never locally). */
-const lazySecretsManager = (): SecretFetcher => {
-  let fetcher: SecretFetcher | undefined;
-  return (id) => {
-    fetcher ??= secretsManagerFetcher();
-    return fetcher(id);
+    secrets: createSecrets(env, overrides.secretFetcher ?? secretsExtensionFetcher(env)),
   };
 };

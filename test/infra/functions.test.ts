@@ -83,6 +83,22 @@ describe("functions", () => {
     expect(functionFacts(stack, template, "post-call-webhook").resource.Properties.Timeout).toBe(30);
   });
 
+  it("gives every function the Parameters and Secrets extension (arm64) with a 5-minute secret cache", () => {
+    for (const route of ROUTES) {
+      const props = functionFacts(stack, template, route.name).resource.Properties;
+      expect(JSON.stringify(props.Layers), route.name).toMatch(
+        /AWS-Parameters-and-Secrets-Lambda-Extension-Arm64|1x0x103xarm64/i,
+      );
+      expect(
+        (props.Environment as { Variables: Record<string, unknown> }).Variables,
+        route.name,
+      ).toMatchObject({
+        PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: "true",
+        SECRETS_MANAGER_TTL: "300",
+      });
+    }
+  });
+
   it("sends each function's logs to its own log group, kept for a month, writable by that function only", () => {
     const resources = template.toJSON().Resources as Record<
       string,
