@@ -85,6 +85,11 @@ export interface TaskRecord {
   readonly tokenHash: string;
   readonly result?: unknown;
   readonly outcome?: TaskOutcome;
+  /**
+   * The live push of a delivered result: `pending` (stored, not yet pushed), `claimed` (one request
+   * is pushing it; never pushed twice), `done` or `failed`. Absent when there is nothing to push.
+   */
+  readonly push?: "pending" | "claimed" | "done" | "failed";
   readonly resultAt?: string;
   readonly expiredAt?: string;
   readonly expiredForMs?: number;
@@ -107,6 +112,8 @@ export interface TaskResultInput {
   readonly receivedAtMs: number;
   readonly expiredAt?: string;
   readonly expiredForMs?: number;
+  /** Mark the live push as pending in the same write, so a retry can finish it. */
+  readonly pushPending?: boolean;
 }
 
 /** What recording a task result did. */
@@ -402,6 +409,7 @@ export class ConversationStore {
     taskId: string,
     input: TaskResultInput,
     guardItem?: TransactItem,
+    known?: TaskRecord,
   ): Promise<RecordResult> {
     assertValidId(conversationId);
     assertValidId(taskId, "taskId");
@@ -414,6 +422,10 @@ export class ConversationStore {
       ":resultAt": resultAt,
     };
     let update = "SET #status = :completed, #result = :result, outcome = :outcome, resultAt = :resultAt";
+    if (input.pushPending) {
+      update += ", push = :pending";
+      values[":pending"] = "pending";
+    }
     if (input.expiredAt !== undefined) {
       update += ", expiredAt = :expiredAt, expiredForMs = :expiredForMs";
       values[":expiredAt"] = input.expiredAt;
@@ -453,6 +465,22 @@ export class ConversationStore {
     if (guardItem) items.push(guardItem);
     const result = await transactWrite(this.client, items);
     if (result.committed) {
+      // Known task (read before the write): what was stored is known, so no read after the commit,
+      // whose failure would turn a stored result into a 503 that the retry answers as a duplicate.
+      if (known) {
+        const stored: TaskRecord = {
+          ...known,
+          status: "completed",
+          result: input.result ?? null,
+          outcome: input.outcome,
+          resultAt,
+          ...(input.pushPending ? { push: "pending" as const } : {}),
+          ...(input.expiredAt !== undefined
+            ? { expiredAt: input.expiredAt, expiredForMs: input.expiredForMs ?? 0 }
+            : {}),
+        };
+        return { kind: "stored", task: stored };
+      }
       const task = await this.getTask(conversationId, taskId);
       if (!task) throw new Error(`Task ${taskId} vanished right after its result was stored`);
       return { kind: "stored", task };
@@ -470,16 +498,44 @@ export class ConversationStore {
     );
   }
 
-  /** Updates a stored outcome after the fact (a live push that failed becomes `delivery_failed`). */
-  async updateTaskOutcome(conversationId: string, taskId: string, outcome: TaskOutcome): Promise<void> {
+  /**
+   * Claims the pending live push of a task (`pending` → `claimed`, conditional). Exactly one
+   * request wins, so a result is pushed at most once even when retries and duplicates race.
+   */
+  async claimPush(conversationId: string, taskId: string, atMs: number): Promise<boolean> {
+    try {
+      await guard(() =>
+        this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { conversationId, sk: taskSortKey(taskId) },
+            UpdateExpression: "SET push = :claimed, pushClaimedAt = :at",
+            ConditionExpression: "push = :pending",
+            ExpressionAttributeValues: { ":claimed": "claimed", ":pending": "pending", ":at": iso(atMs) },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === "ConditionalCheckFailedException") return false;
+      throw error;
+    }
+  }
+
+  /** Records how the claimed push went; a failed push turns the outcome into `delivery_failed`. */
+  async finishPush(conversationId: string, taskId: string, ok: boolean): Promise<void> {
     await guard(() =>
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { conversationId, sk: taskSortKey(taskId) },
-          UpdateExpression: "SET outcome = :outcome",
-          ConditionExpression: "attribute_exists(outcome)",
-          ExpressionAttributeValues: { ":outcome": outcome },
+          UpdateExpression: "SET push = :state, outcome = :outcome",
+          ConditionExpression: "push = :claimed",
+          ExpressionAttributeValues: {
+            ":state": ok ? "done" : "failed",
+            ":outcome": ok ? "delivered" : "delivery_failed",
+            ":claimed": "claimed",
+          },
         }),
       ),
     );
@@ -695,6 +751,7 @@ const toTask = (item: Record<string, unknown>): TaskRecord =>
     tokenHash: String(item.tokenHash),
     result: item.result,
     outcome: str(item.outcome) as TaskOutcome | undefined,
+    push: str(item.push) as TaskRecord["push"],
     resultAt: str(item.resultAt),
     expiredAt: str(item.expiredAt),
     expiredForMs: num(item.expiredForMs),

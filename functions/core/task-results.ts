@@ -71,28 +71,30 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
   // Tokens are per task and per conversation: another task's token never matches this hash.
   if (!taskTokenMatches(token, task.tokenHash))
     throw new UnauthorizedError("The task token is not valid for this task.");
-  if (task.outcome) return duplicateOutcome(conversationId, task);
-
   const receivedAtMs = deps.now();
+  if (task.outcome) return answerDuplicate(deps, conversationId, task, receivedAtMs);
+
   const live = await deps.conversations.recordTaskResult(
     conversationId,
     taskId,
-    { result, outcome: "delivered", receivedAtMs },
+    { result, outcome: "delivered", receivedAtMs, pushPending: task.notifyUrl !== undefined },
     deps.sessions.activeCondition(conversationId, receivedAtMs),
+    task,
   );
-  if (live.kind === "duplicate") return duplicateOutcome(conversationId, live.task);
+  if (live.kind === "duplicate") return answerDuplicate(deps, conversationId, live.task, receivedAtMs);
   if (live.kind === "task_not_found") return taskNotFound(conversationId, taskId);
   if (live.kind === "stored") return pushLive(deps, conversationId, live.task, receivedAtMs);
 
   // The session was not active at `receivedAtMs`: keep the result anyway, outcome session_expired.
   const expiry = await expiryOf(deps, conversationId, receivedAtMs, live.item);
-  const late = await deps.conversations.recordTaskResult(conversationId, taskId, {
-    result,
-    outcome: "session_expired",
-    receivedAtMs,
-    ...expiry,
-  });
-  if (late.kind === "duplicate") return duplicateOutcome(conversationId, late.task);
+  const late = await deps.conversations.recordTaskResult(
+    conversationId,
+    taskId,
+    { result, outcome: "session_expired", receivedAtMs, ...expiry },
+    undefined,
+    task,
+  );
+  if (late.kind === "duplicate") return answerDuplicate(deps, conversationId, late.task, receivedAtMs);
   if (late.kind !== "stored") return taskNotFound(conversationId, taskId);
   return {
     kind: "callback_after_expiry",
@@ -134,7 +136,23 @@ const expiryOf = async (
   return { expiredAt: new Date(nowMs).toISOString(), expiredForMs: 0 };
 };
 
-/** Pushes a delivered result to the session's notifyUrl, once. A failed push is still a stored result. */
+/**
+ * A repeated callback answers the first outcome. If that first request stored the result but
+ * never got to push it (its answer was lost, or it failed right after the commit), this request
+ * finishes the push: the claim makes sure it still happens at most once.
+ */
+const answerDuplicate = async (
+  deps: TaskResultDeps,
+  conversationId: string,
+  task: TaskRecord,
+  receivedAtMs: number,
+): Promise<Outcome> => {
+  if (task.outcome !== "delivered" || task.push !== "pending") return duplicateOutcome(conversationId, task);
+  const finished = await pushLive(deps, conversationId, task, receivedAtMs);
+  return { ...finished, body: { ...finished.body, duplicate: true } };
+};
+
+/** Pushes a delivered result to the session's notifyUrl, at most once. A failed push is still a stored result. */
 const pushLive = async (
   deps: TaskResultDeps,
   conversationId: string,
@@ -142,7 +160,8 @@ const pushLive = async (
   receivedAtMs: number,
 ): Promise<Outcome> => {
   const base = { conversationId, taskId: task.taskId, toolName: task.toolName };
-  if (!task.notifyUrl) {
+  if (!task.notifyUrl || !(await deps.conversations.claimPush(conversationId, task.taskId, receivedAtMs))) {
+    // Nothing to push (the agent polls), or another request holds the push.
     return {
       kind: "callback_delivered",
       body: { outcome: "delivered", taskId: task.taskId, pushed: false },
@@ -157,6 +176,7 @@ const pushLive = async (
     result: task.result,
     receivedAt: new Date(receivedAtMs).toISOString(),
   });
+  await deps.conversations.finishPush(conversationId, task.taskId, push.ok);
   if (push.ok) {
     return {
       kind: "callback_delivered",
@@ -164,7 +184,6 @@ const pushLive = async (
       log: { ...base, pushed: true },
     };
   }
-  await deps.conversations.updateTaskOutcome(conversationId, task.taskId, "delivery_failed");
   return {
     kind: "callback_delivery_failed",
     body: {

@@ -37,8 +37,18 @@ export const fakeLiveTables = (ddb: AwsStub<any, any, any>, state: LiveState): L
   ddb.on(QueryCommand).callsFake(() => ({ Items: [...state.tasks.values()] }));
   ddb.on(UpdateCommand).callsFake((input: { Key: { sk: string }; ExpressionAttributeValues: Values }) => {
     const task = state.tasks.get(input.Key.sk);
-    if (task && input.ExpressionAttributeValues[":outcome"])
-      task.outcome = input.ExpressionAttributeValues[":outcome"];
+    const v = input.ExpressionAttributeValues;
+    if (task && v[":claimed"] !== undefined) {
+      // claimPush (push = :pending) and finishPush (push = :claimed) are conditional.
+      const expected = v[":pending"] !== undefined ? "pending" : "claimed";
+      if (task.push !== expected) {
+        throw Object.assign(new Error("The conditional request failed"), {
+          name: "ConditionalCheckFailedException",
+        });
+      }
+      task.push = v[":state"] ?? "claimed";
+      if (v[":outcome"]) task.outcome = v[":outcome"];
+    }
     return {};
   });
   ddb.on(TransactWriteCommand).callsFake((input: { TransactItems: Item[] }) => {
@@ -77,6 +87,7 @@ export const fakeLiveTables = (ddb: AwsStub<any, any, any>, state: LiveState): L
           result: v[":result"],
           outcome: v[":outcome"],
           resultAt: v[":resultAt"],
+          ...(v[":pending"] ? { push: "pending" } : {}),
           ...(v[":expiredAt"] ? { expiredAt: v[":expiredAt"], expiredForMs: v[":expiredForMs"] } : {}),
         });
       }

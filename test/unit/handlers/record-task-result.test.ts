@@ -146,6 +146,26 @@ describe("POST /conversations/{conversationId}/tasks/{taskId}/result", () => {
     });
   });
 
+  it("lets a retry finish a push the first request stored but never made, still at most once", async () => {
+    state.tasks.set(
+      "task#task-1",
+      taskItem(CONV, "task-1", {
+        notifyUrl: "https://app.example.test/live",
+        status: "completed",
+        outcome: "delivered",
+        push: "pending",
+        result: { status: "succeeded", result: { n: 1 } },
+      }),
+    );
+    const retry = await handler(callback("task-1"));
+    expect(bodyOf(retry)).toMatchObject({ outcome: "delivered", pushed: true, duplicate: true });
+    const again = await handler(callback("task-1"));
+    expect(bodyOf(again)).toEqual({ outcome: "delivered", duplicate: true, taskId: "task-1" });
+    expect(pushes).toHaveLength(1);
+    expect(pushes[0]?.payload.result).toEqual({ status: "succeeded", result: { n: 1 } });
+    expect(state.tasks.get("task#task-1")?.push).toBe("done");
+  });
+
   it("rejects a wrong token with 401 and stores nothing", async () => {
     const response = await handler(callback("task-1", undefined, "not-the-token"));
     expect(response.statusCode).toBe(401);
