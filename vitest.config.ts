@@ -2,6 +2,16 @@ import { defineConfig } from "vitest/config";
 
 // One test command (`npm test`) runs every level; each level is a project so it can be run alone:
 // `npx vitest run --project unit|integration|infra`.
+/** Quiet Powertools, and the variables handler modules read when they build their default deps at import. */
+const TEST_ENV = {
+  POWERTOOLS_LOG_LEVEL: "SILENT",
+  POWERTOOLS_METRICS_DISABLED: "true",
+  SESSIONS_TABLE: "sessions",
+  CONVERSATIONS_TABLE: "conversations",
+  PUBLIC_BASE_URL: "https://api.example.test",
+  AWS_REGION: "us-east-1",
+};
+
 export default defineConfig({
   test: {
     projects: [
@@ -10,15 +20,7 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           setupFiles: ["test/setup/matchers.ts"],
-          env: {
-            POWERTOOLS_LOG_LEVEL: "SILENT",
-            POWERTOOLS_METRICS_DISABLED: "true",
-            // Handler modules build their default dependencies at import (once per container).
-            SESSIONS_TABLE: "sessions",
-            CONVERSATIONS_TABLE: "conversations",
-            PUBLIC_BASE_URL: "https://api.example.test",
-            AWS_REGION: "us-east-1",
-          },
+          env: TEST_ENV,
         },
       },
       {
@@ -29,14 +31,7 @@ export default defineConfig({
           globalSetup: ["test/setup/dynamodb-local.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          env: {
-            POWERTOOLS_LOG_LEVEL: "SILENT",
-            POWERTOOLS_METRICS_DISABLED: "true",
-            SESSIONS_TABLE: "sessions",
-            CONVERSATIONS_TABLE: "conversations",
-            PUBLIC_BASE_URL: "https://api.example.test",
-            AWS_REGION: "us-east-1",
-          },
+          env: TEST_ENV,
         },
       },
       {

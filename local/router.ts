@@ -36,6 +36,18 @@ const compile = (route: Route): Compiled => {
 const compiled = ROUTES.map(compile).sort((a, b) => b.specificity - a.specificity);
 
 /**
+ * Decodes a path segment. Malformed percent-encoding (`%ZZ`, a lone surrogate) stays as sent,
+ * so the handler rejects it as an invalid id (400) instead of the decoder throwing (500).
+ */
+const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+};
+
+/**
  * Finds the route for a method and path, like API Gateway's HTTP API: the most specific path
  * wins; a path that exists with another method is reported so the caller can answer 405.
  */
@@ -53,7 +65,7 @@ export const matchRoute = (
     }
     const pathParameters: Record<string, string> = {};
     candidate.names.forEach((name, i) => {
-      pathParameters[name] = decodeURIComponent(found[i + 1] ?? "");
+      pathParameters[name] = decodeSegment(found[i + 1] ?? "");
     });
     return { route: candidate.route, pathParameters };
   }
