@@ -46,7 +46,12 @@ export const httpNotifier = (
       const name = error instanceof Error ? error.name : "Error";
       return {
         ok: false,
-        reason: name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : `request failed (${name})`,
+        reason:
+          name === "TimeoutError"
+            ? `no answer within ${timeoutMs} ms`
+            : name === "TypeError"
+              ? "could not connect to the notifyUrl"
+              : `request failed (${name})`,
       };
     }
   },

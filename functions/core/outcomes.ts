@@ -1,7 +1,7 @@
 import { type HttpResponse, json } from "./http.js";
 import { type AppLogger, type AppMetrics, countOutcome } from "./powertools.js";
 
-type Level = "info" | "warn";
+type Level = "debug" | "info" | "warn";
 
 interface OutcomeSpec {
   readonly status: number;
@@ -17,9 +17,10 @@ interface OutcomeSpec {
  * Expiry is never an error: it is a 2xx (or the documented 410) with a WARN line.
  */
 export const OUTCOMES = {
+  // DEBUG: SessionStore.set already writes the INFO line (registered or refreshed, with the window).
   session_registered: {
     status: 201,
-    level: "info",
+    level: "debug",
     message: "Session registered",
     metric: "SessionRegistered",
   },
