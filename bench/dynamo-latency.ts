@@ -13,6 +13,7 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   TransactWriteCommand,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { hashToken } from "../functions/core/auth.js";
 import { META_SK, messageSortKey, taskSortKey } from "../functions/core/conversation-store.js";
@@ -273,9 +274,9 @@ export const openLatencyBench = async (options: LatencyOptions) => {
             "DynamoDB Local (Powertools Logger at SILENT, Metrics disabled), a notifier that resolves at once, " +
             "invoked in-process with a prebuilt API Gateway v2 event; each callback is a first delivery to a " +
             "fresh pending task that has a notifyUrl (so the delivered + pushed path runs).",
-          "Baseline: the same three requests sent directly with the same DocumentClient: GetItem task " +
-            "(consistent) → TransactWriteItems (task Update + msg Put + meta Update + session ConditionCheck) " +
-            "→ GetItem task (consistent).",
+          "Baseline: the same four requests sent directly with the same DocumentClient: GetItem task " +
+            "(consistent) → TransactWriteItems (task Update with push pending + msg Put + meta Update + " +
+            "session ConditionCheck) → UpdateItem (claim the push) → UpdateItem (record the push).",
           `${options.taskResult.warmup} warm-up pairs, then ${options.taskResult.iterations} interleaved pairs. ` +
             `No target: overhead ratio **${fmtRatio(p50)} at p50, ${fmtRatio(p99)} at p99** ` +
             `(${fmtDeltaMs(o.p50 - b.p50)} ms at p50).`,
@@ -336,7 +337,7 @@ const rawRecordTaskResult = async (
             TableName: names.conversations,
             Key: key,
             UpdateExpression:
-              "SET #status = :completed, #result = :result, outcome = :outcome, resultAt = :resultAt",
+              "SET #status = :completed, #result = :result, outcome = :outcome, resultAt = :resultAt, push = :pending",
             ConditionExpression: "attribute_exists(sk) AND attribute_not_exists(outcome)",
             ExpressionAttributeNames: { "#status": "status", "#result": "result" },
             ExpressionAttributeValues: {
@@ -344,6 +345,7 @@ const rawRecordTaskResult = async (
               ":result": result,
               ":outcome": "delivered",
               ":resultAt": at,
+              ":pending": "pending",
             },
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           },
@@ -393,8 +395,23 @@ const rawRecordTaskResult = async (
       ],
     }),
   );
-  const after = await doc.send(
-    new GetCommand({ TableName: names.conversations, Key: key, ConsistentRead: true }),
+  // The live push is claimed (pending -> claimed) before it is sent, then its result recorded.
+  await doc.send(
+    new UpdateCommand({
+      TableName: names.conversations,
+      Key: key,
+      UpdateExpression: "SET push = :claimed, pushClaimedAt = :at",
+      ConditionExpression: "push = :pending",
+      ExpressionAttributeValues: { ":claimed": "claimed", ":pending": "pending", ":at": at },
+    }),
   );
-  if (after.Item?.outcome !== "delivered") throw new Error(`Task ${taskId} was not recorded`);
+  await doc.send(
+    new UpdateCommand({
+      TableName: names.conversations,
+      Key: key,
+      UpdateExpression: "SET push = :state, outcome = :outcome",
+      ConditionExpression: "push = :claimed",
+      ExpressionAttributeValues: { ":state": "done", ":outcome": "delivered", ":claimed": "claimed" },
+    }),
+  );
 };
