@@ -68,7 +68,13 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
   });
 
   const endpoint = `http://127.0.0.1:${port}`;
+  // If this Node process exits without calling stop() (a crash, process.exit), take Java with it.
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  process.once("exit", killOnExit);
   const stop = async () => {
+    process.removeListener("exit", killOnExit);
     if (child.exitCode === null && child.signalCode === null) {
       process.kill(pid, "SIGTERM");
       await Promise.race([waitForExit(child), sleep(5000)]);

@@ -120,7 +120,22 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   const dynamo: DynamoDbLocal | undefined = options.dynamoEndpoint
     ? undefined
     : await startDynamoDbLocal(options.inMemory ? {} : { dbPath: dataDir });
-  const endpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? "";
+  try {
+    return await serveRoutes(options, dataDir, options.dynamoEndpoint ?? dynamo?.endpoint ?? "", dynamo);
+  } catch (error) {
+    // Never leave a Java process behind when start-up fails half-way.
+    await dynamo?.stop();
+    throw error;
+  }
+};
+
+/** Creates the tables, loads every handler and starts listening. */
+const serveRoutes = async (
+  options: LocalServerOptions,
+  dataDir: string,
+  endpoint: string,
+  dynamo: DynamoDbLocal | undefined,
+): Promise<LocalServer> => {
   const tables = options.tables ?? { sessions: "sessions", conversations: "conversations" };
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   await createTables(client, tables);
