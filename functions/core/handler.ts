@@ -20,14 +20,14 @@ export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context?: Contex
  * route table declares, runs the route's use case, and maps every error to the design's JSON
  * body. Never throws, never sends a stack trace; metrics are flushed after each invocation.
  */
-export const createHttpHandler =
-  (
-    routeName: string,
-    deps: HttpDeps,
-    handle: (request: HttpRequest) => Promise<HttpResponse>,
-  ): LambdaHttpHandler =>
-  async (event, context) => {
-    const route = routeNamed(routeName);
+export const createHttpHandler = (
+  routeName: string,
+  deps: HttpDeps,
+  handle: (request: HttpRequest) => Promise<HttpResponse>,
+): LambdaHttpHandler => {
+  // Resolved once, when the handler is built at cold start: a wiring typo fails the import, not a request.
+  const route = routeNamed(routeName);
+  return async (event, context) => {
     const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? "local";
     deps.logger.resetKeys?.();
     deps.logger.appendKeys?.({ route: routeName, requestId });
@@ -50,3 +50,4 @@ export const createHttpHandler =
       deps.metrics.publishStoredMetrics?.();
     }
   };
+};
