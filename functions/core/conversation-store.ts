@@ -7,9 +7,10 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "./clock.js";
-import { guard, type TransactItem, transactWrite } from "./dynamo.js";
+import { guard, sleep, type TransactItem, transactWrite } from "./dynamo.js";
 import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { assertValidId } from "./ids.js";
+import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
 import { CONVERSATIONS_TABLE } from "./table-schema.js";
 
@@ -157,7 +158,6 @@ const BATCH_RETRIES = 8;
 
 const pad = (value: number, width: number) => String(Math.max(0, Math.trunc(value))).padStart(width, "0");
 const iso = (ms: number) => new Date(ms).toISOString();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `msg#<15-digit epoch ms>#<6-digit seq>#<kind>#<id>`: sorts by time, then sequence, and is deterministic. */
 export const messageSortKey = (m: Pick<MessageInput, "atMs" | "seq" | "kind" | "id">): string =>
@@ -226,7 +226,7 @@ export class ConversationStore {
           ExpressionAttributeNames: touch.ExpressionAttributeNames,
           ExpressionAttributeValues: {
             ...touch.ExpressionAttributeValues,
-            ":lastSession": stripUndefined({ ...session }),
+            ":lastSession": withoutUndefined({ ...session }),
             ":one": 1,
           },
         },
@@ -238,7 +238,7 @@ export class ConversationStore {
             kind: "session_registered",
             atMs: session.createdAtMs,
             id: session.sessionId,
-            data: stripUndefined({
+            data: withoutUndefined({
               sessionId: session.sessionId,
               expiresAt: iso(session.expiresAtMs),
               ttlMs: session.ttlMs,
@@ -304,7 +304,7 @@ export class ConversationStore {
     assertValidId(conversationId);
     const touch = this.metaTouch(conversationId, iso(this.now()), facts.agentId, facts.status);
     const call = facts.call
-      ? { expression: ", #call = :call", value: { ":call": stripUndefined(facts.call) } }
+      ? { expression: ", #call = :call", value: { ":call": withoutUndefined(facts.call) } }
       : undefined;
     await guard(() =>
       this.client.send(
@@ -450,7 +450,7 @@ export class ConversationStore {
             kind: "task_result",
             atMs: input.receivedAtMs,
             id: taskId,
-            data: stripUndefined({
+            data: withoutUndefined({
               taskId,
               outcome: input.outcome,
               result: input.result ?? null,
@@ -637,7 +637,7 @@ export class ConversationStore {
 
   private messageItem(conversationId: string, m: MessageInput): Record<string, unknown> {
     assertValidId(m.id, "messageId");
-    return stripUndefined({
+    return withoutUndefined({
       conversationId,
       sk: messageSortKey(m),
       kind: m.kind,
@@ -720,14 +720,11 @@ const decodeCursor = (cursor: string, conversationId?: string): Record<string, u
   return record;
 };
 
-const stripUndefined = <T extends Record<string, unknown>>(value: T): T =>
-  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 const num = (v: unknown) => (typeof v === "number" ? v : undefined);
 
 const toMeta = (item: Record<string, unknown>): ConversationMeta =>
-  stripUndefined({
+  withoutUndefined({
     conversationId: String(item.conversationId),
     createdAt: String(item.createdAt),
     updatedAt: String(item.updatedAt),
@@ -740,7 +737,7 @@ const toMeta = (item: Record<string, unknown>): ConversationMeta =>
   }) as ConversationMeta;
 
 const toTask = (item: Record<string, unknown>): TaskRecord =>
-  stripUndefined({
+  withoutUndefined({
     taskId: String(item.taskId),
     toolName: String(item.toolName),
     params: (item.params as Record<string, unknown>) ?? {},
@@ -758,7 +755,7 @@ const toTask = (item: Record<string, unknown>): TaskRecord =>
   }) as TaskRecord;
 
 const toMessage = (item: Record<string, unknown>): Message =>
-  stripUndefined({
+  withoutUndefined({
     kind: item.kind as MessageKind,
     at: String(item.at),
     atMs: Number(item.atMs),

@@ -25,7 +25,8 @@ interface RawReason {
 }
 
 const CONFLICT_RETRIES = 6;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms` milliseconds (retry backoff). */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Runs a transaction. A failed condition comes back as data (`committed: false` with the

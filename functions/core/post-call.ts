@@ -4,6 +4,7 @@ import type { ConversationStore, MessageInput } from "./conversation-store.js";
 import { ServiceUnavailableError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { ID_PATTERN } from "./ids.js";
+import { withoutUndefined } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { ParkedEvent, Parker } from "./parking.js";
 import type { AppLogger } from "./powertools.js";
@@ -172,7 +173,7 @@ const transcription = (eventType: string, data: TranscriptionData): PostCallEven
   const endMs = startMs + Math.round(Math.max(durationSecs, lastLineSecs) * 1000);
   const analysis = data.analysis ?? undefined;
   const status = data.status ?? "done";
-  const call = compact({
+  const call = withoutUndefined({
     status,
     summary: analysis?.transcript_summary ?? undefined,
     summaryTitle: analysis?.call_summary_title ?? undefined,
@@ -217,7 +218,7 @@ const identity = (
 };
 
 const lineData = (line: TranscriptLine): Record<string, unknown> =>
-  compact({
+  withoutUndefined({
     timeInCallSecs: line.time_in_call_secs,
     interrupted: line.interrupted ?? undefined,
     toolCalls: toolEntries(line.tool_calls, (c) => ({
@@ -245,7 +246,7 @@ const toolEntries = (
   const picked = (entries ?? [])
     .slice(0, MAX_TOOL_ENTRIES)
     .filter(isRecord)
-    .map((e) => compact(pick(e)));
+    .map((e) => withoutUndefined(pick(e)));
   return picked.length > 0 ? picked : undefined;
 };
 
@@ -274,7 +275,7 @@ const initiationFailure = (eventType: string, data: InitiationFailureData, atMs:
     kind: "initiation_failure",
     ...identity(eventType, data),
     atMs: Math.round(atMs),
-    failure: compact({
+    failure: withoutUndefined({
       failureReason: labelOf(data.failure_reason) ?? "unknown",
       provider: labelOf(data.metadata?.type),
       ...details,
@@ -456,7 +457,7 @@ export const replayParked = async (
     const event: PostCallEvent = Number.isFinite(receivedAtMs)
       ? interpretPostCallEvent(parked.rawBody, receivedAtMs)
       : { kind: "unusable", problem: "receivedAt is not a date" };
-    const about = compact({
+    const about = withoutUndefined({
       receivedAt: parked.receivedAt,
       eventType: event.eventType,
       conversationId: event.conversationId,
@@ -500,8 +501,5 @@ const capJson = (value: unknown): unknown => {
   const text = JSON.stringify(value);
   return text.length <= MAX_FACT_JSON ? value : { truncated: true, json: capText(text, MAX_FACT_JSON) };
 };
-
-const compact = (value: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
 
 const errorName = (error: unknown): string => (error instanceof Error ? error.name : "Error");

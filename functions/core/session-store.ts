@@ -11,6 +11,7 @@ import { type Clock, systemClock } from "./clock.js";
 import type { ConversationStore, LastSession } from "./conversation-store.js";
 import { conditionFailedItem, guard, type TransactItem, transactWrite } from "./dynamo.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
+import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
 import { SESSIONS_TABLE } from "./table-schema.js";
 import { parseWith } from "./validation.js";
@@ -150,7 +151,7 @@ export class SessionStore {
     const parsed = parseWith(sessionInputSchema, input, "session");
     const nowMs = this.now();
     const window = sessionWindow(nowMs, this.ttlMs);
-    const session: Session = dropUndefined({
+    const session: Session = withoutUndefined({
       conversationId,
       sessionId: randomUUID(),
       createdAt: new Date(nowMs).toISOString(),
@@ -309,7 +310,7 @@ export const sessionFromConditionFailure = (error: unknown): Session | undefined
 
 /** Maps a raw (already unmarshalled) session item to the domain type. */
 export const fromItem = (item: Record<string, unknown>): Session =>
-  dropUndefined({
+  withoutUndefined({
     conversationId: String(item[SESSIONS_TABLE.partitionKey]),
     sessionId: String(item.sessionId),
     createdAt: String(item.createdAt),
@@ -323,7 +324,7 @@ export const fromItem = (item: Record<string, unknown>): Session =>
   });
 
 const toItem = (session: Session, ttlEpochSeconds: number): Record<string, unknown> =>
-  dropUndefined({
+  withoutUndefined({
     [SESSIONS_TABLE.partitionKey]: session.conversationId,
     sessionId: session.sessionId,
     createdAt: session.createdAt,
@@ -337,7 +338,7 @@ const toItem = (session: Session, ttlEpochSeconds: number): Record<string, unkno
   });
 
 const toLastSession = (s: Session): LastSession =>
-  dropUndefined({
+  withoutUndefined({
     sessionId: s.sessionId,
     createdAt: s.createdAt,
     createdAtMs: s.createdAtMs,
@@ -348,7 +349,7 @@ const toLastSession = (s: Session): LastSession =>
   });
 
 const fromLastSession = (conversationId: string, last: LastSession): Session =>
-  dropUndefined({
+  withoutUndefined({
     conversationId,
     sessionId: last.sessionId,
     createdAt: last.createdAt,
@@ -359,6 +360,3 @@ const fromLastSession = (conversationId: string, last: LastSession): Session =>
     agentId: last.agentId,
     notifyUrl: last.notifyUrl,
   });
-
-const dropUndefined = <T extends object>(value: T): T =>
-  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
