@@ -208,14 +208,11 @@ export class SessionStore {
       nowMs,
       Math.min(last.endedAtMs ?? nowMs, nowMs),
     );
-    if (result.status === "expired") {
-      this.logger.info("Session found expired on read (item already removed, known from history)", {
-        conversationId,
-        expiredAt: result.expiredAt,
-        expiredForMs: result.expiredForMs,
-      });
-    }
-    return result;
+    return this.noteExpiry(
+      conversationId,
+      result,
+      "Session found expired on read (item already removed, known from history)",
+    );
   }
 
   /** Ends a session now. History is untouched except that its meta notes the early end. */
@@ -263,8 +260,17 @@ export class SessionStore {
     );
     if (!output.Item) return { status: "missing" };
     const result = classify(fromItem(output.Item), this.now());
+    return this.noteExpiry(
+      conversationId,
+      result,
+      "Session found expired on read (item not yet removed by TTL)",
+    );
+  }
+
+  /** Logs an expiry found on read (INFO, with when and how long ago) and passes the result on. */
+  private noteExpiry(conversationId: string, result: SessionLookup, message: string): SessionLookup {
     if (result.status === "expired") {
-      this.logger.info("Session found expired on read (item not yet removed by TTL)", {
+      this.logger.info(message, {
         conversationId,
         expiredAt: result.expiredAt,
         expiredForMs: result.expiredForMs,
