@@ -1,0 +1,178 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+/** How to start the service: the README's `npm start`, or node with the tsx loader directly. */
+export type Launcher = "npm" | "node";
+
+export interface SpawnOptions {
+  /** Arguments after `--` (e.g. `["--port", "4000", "--in-memory"]`). */
+  readonly args?: readonly string[];
+  /** Environment on top of this process's (SESSION_TTL_MS, PORT...). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** @default "node" */
+  readonly launcher?: Launcher;
+  /** @default 90 000 ms */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface SpawnedServer {
+  /** `http://127.0.0.1:<port>` from the ready line. */
+  readonly url: string;
+  /** The spawned process; it leads its own process group, like a job in a terminal. */
+  readonly pid: number;
+  /** DynamoDB Local's PID from the banner (absent with an external endpoint). */
+  readonly dynamoPid?: number;
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /**
+   * Sends a signal, to the whole process group by default (what Ctrl-C in a terminal does), and
+   * waits for the spawned process to exit.
+   */
+  stop(signal?: NodeJS.Signals, target?: "group" | "process"): Promise<Exit>;
+}
+
+const launch = (options: SpawnOptions): ChildProcess => {
+  const args = options.args ?? [];
+  const env = {
+    ...process.env,
+    // vitest's TEST_ENV silences Powertools; the spawned service logs like `npm start` does.
+    POWERTOOLS_LOG_LEVEL: "INFO",
+    ...options.env,
+  };
+  return (options.launcher ?? "node") === "npm"
+    ? spawn("npm", ["start", "--silent", "--", ...args], { cwd: ROOT, env, detached: true })
+    : spawn(process.execPath, ["--import", "tsx", "local/server.ts", ...args], {
+        cwd: ROOT,
+        env,
+        detached: true,
+      });
+};
+
+const exited = (child: ChildProcess, out: () => string, err: () => string): Promise<Exit> =>
+  new Promise((done) => {
+    const finish = () =>
+      done({ code: child.exitCode, signal: child.signalCode, stdout: out(), stderr: err() });
+    if (child.exitCode !== null || child.signalCode !== null) finish();
+    else child.once("exit", finish);
+  });
+
+/**
+ * Runs the local service as a separate process and resolves when it prints its ready line.
+ * Rejects with the process output when it exits or stays silent instead.
+ */
+export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedServer> => {
+  const child = launch(options);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const out = () => stdout;
+  const err = () => stderr;
+  const pid = child.pid;
+  if (pid === undefined) return Promise.reject(new Error("the local server could not be spawned"));
+  const stop = async (signal: NodeJS.Signals = "SIGINT", target: "group" | "process" = "group") => {
+    const exit = exited(child, out, err);
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(target === "group" ? -pid : pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+    return exit;
+  };
+  return new Promise((ready, fail) => {
+    const timer = setTimeout(() => {
+      void stop("SIGKILL").then((exit) =>
+        fail(new Error(`the local server was not ready in time:\n${exit.stdout}\n${exit.stderr}`)),
+      );
+    }, options.readyTimeoutMs ?? 90_000);
+    const onData = () => {
+      const url = /Local service ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
+      if (!url) return;
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      const dynamoPid = /DynamoDB Local\s+\S+ \(pid (\d+)\)/.exec(stdout)?.[1];
+      ready({
+        url,
+        pid,
+        ...(dynamoPid ? { dynamoPid: Number(dynamoPid) } : {}),
+        child,
+        stdout: out,
+        stderr: err,
+        stop,
+      });
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      fail(
+        new Error(`the local server exited (${code ?? signal}) before it was ready:\n${stdout}\n${stderr}`),
+      );
+    });
+  });
+};
+
+/** Runs the service to completion (for start-up failures): output and exit code. */
+export const runLocalServer = (options: SpawnOptions = {}): Promise<Exit> => {
+  const child = launch(options);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return exited(
+    child,
+    () => stdout,
+    () => stderr,
+  );
+};
+
+/** Whether a process with this PID exists (zombies of our own children count as gone). */
+export const isAlive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+};
+
+/** Live (non-zombie) processes in a process group, read from /proc: `[pid, command line]`. */
+export const processesInGroup = (pgid: number): Array<[number, string]> => {
+  const found: Array<[number, string]> = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after "(comm)": state, ppid, pgrp, ...
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) !== pgid || state === "Z") continue;
+      found.push([
+        Number(entry),
+        readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim(),
+      ]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+};
