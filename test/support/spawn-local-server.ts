@@ -44,12 +44,12 @@ export interface SpawnedServer {
 
 const launch = (options: SpawnOptions): ChildProcess => {
   const args = options.args ?? [];
-  const env = {
-    ...process.env,
-    // vitest's TEST_ENV silences Powertools; the spawned service logs like `npm start` does.
-    POWERTOOLS_LOG_LEVEL: "INFO",
-    ...options.env,
-  };
+  // A developer's shell, not vitest's TEST_ENV (which points handlers at fake tables and a fake
+  // public URL, and silences Powertools): the spawned service logs and links like `npm start`.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["PUBLIC_BASE_URL", "SESSIONS_TABLE", "CONVERSATIONS_TABLE", "POWERTOOLS_LOG_LEVEL"])
+    delete env[name];
+  Object.assign(env, options.env);
   return (options.launcher ?? "node") === "npm"
     ? spawn("npm", ["start", "--silent", "--", ...args], { cwd: ROOT, env, detached: true })
     : spawn(process.execPath, ["--import", "tsx", "local/server.ts", ...args], {
