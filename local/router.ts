@@ -60,7 +60,8 @@ export const matchRoute = (
     const found = candidate.pattern.exec(path);
     if (!found) continue;
     if (candidate.route.method !== method) {
-      allowed.push(candidate.route.method);
+      // Two routes can share a path and a method (`/tools/get_task_result`, `/tools/{toolName}`).
+      if (!allowed.includes(candidate.route.method)) allowed.push(candidate.route.method);
       continue;
     }
     const pathParameters: Record<string, string> = {};
