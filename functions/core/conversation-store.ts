@@ -522,26 +522,57 @@ export class ConversationStore {
     }
   }
 
-  /** Records how the claimed push went; a failed push turns the outcome into `delivery_failed`. */
-  async finishPush(conversationId: string, taskId: string, ok: boolean): Promise<void> {
-    await guard(() =>
-      this.client.send(
-        new UpdateCommand({
+  /**
+   * Records how the claimed push went. A failed push turns the outcome into `delivery_failed` on
+   * the task and on its `task_result` history line in one transaction, so the history never says
+   * "delivered" for a result the app never got.
+   */
+  async finishPush(
+    conversationId: string,
+    task: Pick<TaskRecord, "taskId" | "resultAt">,
+    ok: boolean,
+  ): Promise<void> {
+    const taskUpdate = {
+      TableName: this.tableName,
+      Key: { conversationId, sk: taskSortKey(task.taskId) },
+      UpdateExpression: "SET push = :state, outcome = :outcome",
+      ConditionExpression: "push = :claimed",
+      ExpressionAttributeValues: {
+        ":state": ok ? "done" : "failed",
+        ":outcome": ok ? "delivered" : "delivery_failed",
+        ":claimed": "claimed",
+      },
+    };
+    if (ok || !task.resultAt) {
+      await guard(() => this.client.send(new UpdateCommand(taskUpdate)));
+      return;
+    }
+    // The history line's key is derived from when the result arrived (seq 0), as recordTaskResult wrote it.
+    const lineKey = messageSortKey({ atMs: Date.parse(task.resultAt), kind: "task_result", id: task.taskId });
+    const result = await transactWrite(this.client, [
+      { Update: taskUpdate },
+      {
+        Update: {
           TableName: this.tableName,
-          Key: { conversationId, sk: taskSortKey(taskId) },
-          UpdateExpression: "SET push = :state, outcome = :outcome",
-          ConditionExpression: "push = :claimed",
-          ExpressionAttributeValues: {
-            ":state": ok ? "done" : "failed",
-            ":outcome": ok ? "delivered" : "delivery_failed",
-            ":claimed": "claimed",
-          },
-        }),
-      ),
-    );
+          Key: { conversationId, sk: lineKey },
+          UpdateExpression: "SET #data.outcome = :failed",
+          ConditionExpression: "attribute_exists(sk)",
+          ExpressionAttributeNames: { "#data": "data" },
+          ExpressionAttributeValues: { ":failed": "delivery_failed" },
+        },
+      },
+    ]);
+    if (!result.committed) {
+      throw new Error(
+        `Recording the failed push of task ${task.taskId} was cancelled: ${result.reasons.map((r) => r.code).join(",")}`,
+      );
+    }
   }
 
-  /** All tasks of a conversation (at most 1 000, oldest id order), for the agent's polling tool. */
+  /**
+   * All tasks of a conversation (at most 1 000), in the order they were started (task ids are
+   * random, so key order means nothing to the agent or a reader), for polling and history.
+   */
   async listTasks(conversationId: string): Promise<TaskRecord[]> {
     assertValidId(conversationId);
     const items = await this.queryAll({
@@ -550,7 +581,9 @@ export class ConversationStore {
       ExpressionAttributeValues: { ":id": conversationId, ":prefix": TASK_PREFIX },
       ConsistentRead: true,
     });
-    return items.map(toTask);
+    return items
+      .map(toTask)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.taskId.localeCompare(b.taskId));
   }
 
   /** Every history line of one kind (at most 1 000, in history order), e.g. the session registrations. */

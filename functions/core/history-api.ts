@@ -76,7 +76,7 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
       sessions,
       messages: page.messages,
       // Stored by random task id; shown in the order they started.
-      tasks: page.tasks.map(publicTask).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+      tasks: page.tasks.map(publicTask),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     },
     log: {

@@ -176,7 +176,7 @@ const pushLive = async (
     result: task.result,
     receivedAt: new Date(receivedAtMs).toISOString(),
   });
-  await deps.conversations.finishPush(conversationId, task.taskId, push.ok);
+  await deps.conversations.finishPush(conversationId, task, push.ok);
   if (push.ok) {
     return {
       kind: "callback_delivered",

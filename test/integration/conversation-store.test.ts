@@ -148,6 +148,27 @@ describe("ConversationStore on DynamoDB Local", () => {
     ]);
   });
 
+  it("lists tasks in the order they were started, not in (random) task-id order", async () => {
+    const conv = id("task-order");
+    vi.useFakeTimers({ now: Date.parse("2026-11-27T06:00:00.000Z"), toFake: ["Date"] });
+    // Ids sort opposite to start time, as random UUIDs may.
+    for (const [taskId, toolName] of [
+      ["zz-first", "lookup_order"],
+      ["mm-second", "schedule_callback"],
+      ["aa-third", "send_sms"],
+    ] as const) {
+      await conversations.createTask(conv, { taskId, toolName, params: {}, tokenHash: "h" });
+      vi.advanceTimersByTime(1);
+    }
+    const tasks = await conversations.listTasks(conv);
+    expect(tasks.map((t) => t.taskId)).toEqual(["zz-first", "mm-second", "aa-third"]);
+    expect((await conversations.getConversation(conv))?.tasks.map((t) => t.taskId)).toEqual([
+      "zz-first",
+      "mm-second",
+      "aa-third",
+    ]);
+  });
+
   it("reports task_not_found for an unknown task and writes nothing", async () => {
     const conv = id("unknown");
     await conversations.ensureMeta(conv);

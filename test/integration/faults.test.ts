@@ -557,7 +557,8 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
   const firstTransaction = (calls: string[]) => calls.indexOf("TransactWriteCommand");
   const readAfterCommit = (calls: string[]) =>
     calls.findIndex((c, i) => c === "GetCommand" && i > calls.indexOf("TransactWriteCommand"));
-  const outcomeUpdate = (calls: string[]) => calls.lastIndexOf("UpdateCommand");
+  // A failed push is recorded (task and history line) by the handler's last transaction.
+  const failedPushRecord = (calls: string[]) => calls.lastIndexOf("TransactWriteCommand");
 
   // A half-done live push: the result is stored with push "pending", and the runner's retry
   // (answered as a duplicate) claims and finishes the push, still at most once.
@@ -580,7 +581,7 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
   // KNOWN GAP (expected to fail): the push already failed and was claimed, so the retry cannot
   // tell; the stored outcome stays "delivered" while the result itself is safely stored.
   it.fails("KNOWN GAP when recording delivery_failed is throttled, the retry still records delivery_failed", async () => {
-    const { ctx, taskId } = await faultThenRetry("record-task-result (push fails)", outcomeUpdate, {
+    const { ctx, taskId } = await faultThenRetry("record-task-result (push fails)", failedPushRecord, {
       kind: "Throttling",
       when: "before",
     });

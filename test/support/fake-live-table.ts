@@ -61,11 +61,17 @@ export const fakeLiveTables = (ddb: AwsStub<any, any, any>, state: LiveState): L
           reasons[i] = { Code: "ConditionalCheckFailed", ...(state.session ? { Item: state.session } : {}) };
         }
       }
-      const update = entry.Update as { Key: { sk: string }; ConditionExpression?: string } | undefined;
+      const update = entry.Update as
+        | { Key: { sk: string }; ConditionExpression?: string; ExpressionAttributeValues: Values }
+        | undefined;
       if (update?.Key.sk.startsWith("task#") && update.ConditionExpression) {
         const task = state.tasks.get(update.Key.sk);
-        if (!task || task.outcome)
-          reasons[i] = { Code: "ConditionalCheckFailed", ...(task ? { Item: task } : {}) };
+        // finishPush: push = :claimed; recordTaskResult: the task exists and has no outcome yet.
+        const holds =
+          update.ExpressionAttributeValues[":claimed"] !== undefined
+            ? task?.push === "claimed"
+            : task !== undefined && !task.outcome;
+        if (!holds) reasons[i] = { Code: "ConditionalCheckFailed", ...(task ? { Item: task } : {}) };
       }
       const put = entry.Put as { Item: Item; ConditionExpression?: string } | undefined;
       if (put && String(put.Item.sk ?? "").startsWith("task#") && state.tasks.has(String(put.Item.sk))) {
@@ -80,7 +86,12 @@ export const fakeLiveTables = (ddb: AwsStub<any, any, any>, state: LiveState): L
       if (put && sk.startsWith("msg#")) state.messages.push(put.Item);
       const update = entry.Update as { Key: { sk: string }; ExpressionAttributeValues: Values } | undefined;
       const task = update ? state.tasks.get(update.Key.sk) : undefined;
-      if (update && task) {
+      if (update && task && update.ExpressionAttributeValues[":claimed"] !== undefined) {
+        Object.assign(task, {
+          push: update.ExpressionAttributeValues[":state"],
+          outcome: update.ExpressionAttributeValues[":outcome"],
+        });
+      } else if (update && task) {
         const v = update.ExpressionAttributeValues;
         Object.assign(task, {
           status: "completed",
