@@ -1,5 +1,7 @@
+// First, before any handler code is imported: see the module.
+import "./process-defaults.js";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -180,10 +182,14 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     throw new LocalSetupError(`Port must be a whole number from 0 to 65535, not ${String(options.port)}.`);
   const tables = options.tables ?? { sessions: "sessions", conversations: "conversations" };
   const dataDir = options.inMemory ? undefined : resolve(options.dataDir ?? DEFAULT_DATA_DIR);
-  // Parked post-call events are files: under the data directory, or a temporary one when in memory.
+  // Parked post-call events are files: under the data directory, or in a temporary directory when
+  // in memory, removed again on close (an in-memory run keeps nothing).
+  const scratchDir =
+    options.env?.PARKING_DIR || options.dataDir || dataDir
+      ? undefined
+      : mkdtempSync(join(tmpdir(), "local-service-"));
   const parkingDir =
-    options.env?.PARKING_DIR ??
-    resolve(options.dataDir ?? dataDir ?? mkdtempSync(join(tmpdir(), "local-service-")), "parked");
+    options.env?.PARKING_DIR ?? resolve(options.dataDir ?? dataDir ?? scratchDir ?? ".", "parked");
   const baseEnv = (publicBaseUrl: string, endpoint: string): Record<string, string> => {
     const env: Record<string, string> = {
       ...LOCAL_SECRETS,
@@ -290,6 +296,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       await closed;
       clearTimeout(grace);
       await dynamo?.stop();
+      if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
     })();
     return closing;
   };
@@ -422,8 +429,6 @@ export const banner = (server: LocalServer, startedMs: number): string => {
 
 const main = async () => {
   const started = performance.now();
-  // Locally Node 20 is supported on purpose (the Lambda runtime is Node 24): keep start-up readable.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   let options: LocalServerOptions | "help";
   try {
     options = parseCli(process.argv.slice(2), process.env);
