@@ -47,7 +47,13 @@ const launch = (options: SpawnOptions): ChildProcess => {
   // A developer's shell, not vitest's TEST_ENV (which points handlers at fake tables and a fake
   // public URL, and silences Powertools): the spawned service logs and links like `npm start`.
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ["PUBLIC_BASE_URL", "SESSIONS_TABLE", "CONVERSATIONS_TABLE", "POWERTOOLS_LOG_LEVEL"])
+  for (const name of [
+    "PUBLIC_BASE_URL",
+    "SESSIONS_TABLE",
+    "CONVERSATIONS_TABLE",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_DISABLED",
+  ])
     delete env[name];
   Object.assign(env, options.env);
   return (options.launcher ?? "node") === "npm"
