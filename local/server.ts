@@ -81,7 +81,12 @@ const sendJson = (
   body: unknown,
   headers: Record<string, string> = {},
 ) => {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
+  // The same base headers as the handlers' answers, so the server's own 404/405/413/503 look alike.
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    ...headers,
+  });
   res.end(typeof body === "string" ? body : JSON.stringify(body));
 };
 

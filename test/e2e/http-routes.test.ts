@@ -226,6 +226,8 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
       body: { error, message: expect.any(String), ...extra },
     });
     expect(answer.headers.get("content-type")).toMatch(/^application\/json\b/);
+    // Whether a handler or the local server itself answered: errors are never cached.
+    expect(answer.headers.get("cache-control")).toBe("no-store");
     expect(answer.body.message).toMatch(/^\S.{8,}\.$/s);
     expect(answer.text).not.toMatch(/\n\s*at |\bat [\w$.<>]+ \(|\.ts:\d+|node_modules|Error: /);
     for (const secret of Object.values(LOCAL_SECRETS)) expect(answer.text).not.toContain(secret);

@@ -65,20 +65,12 @@ const launch = (options: SpawnOptions): ChildProcess => {
       });
 };
 
-const exited = (child: ChildProcess, out: () => string, err: () => string): Promise<Exit> =>
-  new Promise((done) => {
-    const finish = () =>
-      done({ code: child.exitCode, signal: child.signalCode, stdout: out(), stderr: err() });
-    if (child.exitCode !== null || child.signalCode !== null) finish();
-    else child.once("exit", finish);
-  });
-
 /**
- * Runs the local service as a separate process and resolves when it prints its ready line.
- * Rejects with the process output when it exits or stays silent instead.
+ * Collects a child's output as it comes, and its end: `close`, not `exit`, so the answer waits
+ * until every process holding its output pipes is gone. With `npm start`, npm may exit on a signal
+ * (SIGHUP) while the service it started is still printing how it stops.
  */
-export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedServer> => {
-  const child = launch(options);
+const collect = (child: ChildProcess): { out: () => string; err: () => string; ended: Promise<Exit> } => {
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -87,12 +79,22 @@ export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedSer
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const out = () => stdout;
-  const err = () => stderr;
+  const ended = new Promise<Exit>((done) =>
+    child.once("close", (code, signal) => done({ code, signal, stdout, stderr })),
+  );
+  return { out: () => stdout, err: () => stderr, ended };
+};
+
+/**
+ * Runs the local service as a separate process and resolves when it prints its ready line.
+ * Rejects with the process output when it exits or stays silent instead.
+ */
+export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedServer> => {
+  const child = launch(options);
+  const { out, err, ended } = collect(child);
   const pid = child.pid;
   if (pid === undefined) return Promise.reject(new Error("the local server could not be spawned"));
   const stop = async (signal: NodeJS.Signals = "SIGINT", target: "group" | "process" = "group") => {
-    const exit = exited(child, out, err);
     if (child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(target === "group" ? -pid : pid, signal);
@@ -100,7 +102,7 @@ export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedSer
         // already gone
       }
     }
-    return exit;
+    return ended;
   };
   return new Promise((ready, fail) => {
     const timer = setTimeout(() => {
@@ -109,11 +111,11 @@ export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedSer
       );
     }, options.readyTimeoutMs ?? 90_000);
     const onData = () => {
-      const url = /Local service ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
+      const url = /Local service ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1];
       if (!url) return;
       clearTimeout(timer);
       child.stdout?.off("data", onData);
-      const dynamoPid = /DynamoDB Local\s+\S+ \(pid (\d+)\)/.exec(stdout)?.[1];
+      const dynamoPid = /DynamoDB Local\s+\S+ \(pid (\d+)\)/.exec(out())?.[1];
       ready({
         url,
         pid,
@@ -127,9 +129,7 @@ export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedSer
     child.stdout?.on("data", onData);
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      fail(
-        new Error(`the local server exited (${code ?? signal}) before it was ready:\n${stdout}\n${stderr}`),
-      );
+      fail(new Error(`the local server exited (${code ?? signal}) before it was ready:\n${out()}\n${err()}`));
     });
   });
 };
@@ -137,19 +137,7 @@ export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedSer
 /** Runs the service to completion (for start-up failures): output and exit code. */
 export const runLocalServer = (options: SpawnOptions = {}): Promise<Exit> => {
   const child = launch(options);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return exited(
-    child,
-    () => stdout,
-    () => stderr,
-  );
+  return collect(child).ended;
 };
 
 /** Whether a process with this PID exists (zombies of our own children count as gone). */
