@@ -41,9 +41,24 @@ const readPaging = (query: Readonly<Record<string, string>>): { limit?: number; 
   return { ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(cursor ? { cursor } : {}) };
 };
 
+/**
+ * The store names a bad `limit` or `cursor` by its own argument; to the caller they are query
+ * parameters, named `query.<name>` like every other detail of a 400.
+ */
+const asQueryProblem = (error: unknown): never => {
+  if (error instanceof ValidationError && error.details.every((d) => d === "limit" || d === "cursor")) {
+    throw new ValidationError(
+      error.message,
+      error.details.map((d) => `query.${d}`),
+      error.code,
+    );
+  }
+  throw error;
+};
+
 /** `GET /conversations?limit=&cursor=`: conversations, newest first. */
 export const listConversations = async (deps: HistoryDeps, request: HttpRequest): Promise<Outcome> => {
-  const page = await deps.conversations.listConversations(readPaging(request.query));
+  const page = await deps.conversations.listConversations(readPaging(request.query)).catch(asQueryProblem);
   return {
     kind: "conversations_listed",
     body: { conversations: page.conversations, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) },
@@ -59,7 +74,9 @@ export const listConversations = async (deps: HistoryDeps, request: HttpRequest)
 export const readConversation = async (deps: HistoryDeps, request: HttpRequest): Promise<Outcome> => {
   const conversationId = request.pathParameters.conversationId;
   assertValidId(conversationId);
-  const page = await deps.conversations.getConversation(conversationId, readPaging(request.query));
+  const page = await deps.conversations
+    .getConversation(conversationId, readPaging(request.query))
+    .catch(asQueryProblem);
   if (!page) {
     return {
       kind: "conversation_not_found",
@@ -75,7 +92,7 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
       meta: page.meta,
       sessions,
       messages: page.messages,
-      // Stored by random task id; shown in the order they started.
+      // In the order they started (the store sorts them; task ids are random).
       tasks: page.tasks.map(publicTask),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     },

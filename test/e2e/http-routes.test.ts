@@ -656,14 +656,14 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
           await call("GET", `/conversations?limit=${limit}`, { headers: serviceAuth }),
           400,
           "invalid_limit",
-          { details: [expect.stringContaining("limit")] },
+          { details: ["query.limit"] },
         );
       }
       expectErrorBody(
         await call("GET", "/conversations?cursor=not-a-cursor", { headers: serviceAuth }),
         400,
         "invalid_cursor",
-        { details: [expect.stringContaining("cursor")] },
+        { details: ["query.cursor"] },
       );
     });
 

@@ -73,7 +73,8 @@ describe("history routes (mocked DynamoDB)", () => {
     async (_label, query, code) => {
       const response = await makeGet(setup.deps)(getRequest("conv_1", query));
       expect(response.statusCode).toBe(400);
-      expect(bodyOf(response)).toMatchObject({ error: code });
+      // Either way the caller is pointed at the query parameter it sent.
+      expect(bodyOf(response)).toMatchObject({ error: code, details: [`query.${Object.keys(query)[0]}`] });
       expect(ddb.calls()).toHaveLength(0);
     },
   );
@@ -84,7 +85,7 @@ describe("history routes (mocked DynamoDB)", () => {
   ])("answers 400 for %s on GET /conversations", async (_label, query, code) => {
     const response = await makeList(setup.deps)(listRequest(query));
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response)).toMatchObject({ error: code });
+    expect(bodyOf(response)).toMatchObject({ error: code, details: [`query.${Object.keys(query)[0]}`] });
     expect(ddb.calls()).toHaveLength(0);
   });
 
