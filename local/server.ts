@@ -103,17 +103,28 @@ export const toEvent = (
   routeKey: string,
 ): APIGatewayProxyEventV2 => {
   const headers: Record<string, string> = {};
+  let cookies: string[] = [];
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
+    if (value === undefined) continue;
+    // Payload 2.0 moves cookies into their own list.
+    if (name === "cookie") cookies = String(value).split(/;\s*/).filter(Boolean);
+    else headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
   }
   // Like API Gateway: text bodies arrive as strings, anything else base64-encoded.
   const isText = TEXT_TYPES.test(headers["content-type"] ?? "application/json");
-  const query = Object.fromEntries(url.searchParams.entries());
+  // Like API Gateway: a repeated query parameter arrives once, its values joined by commas.
+  const params = new Map<string, string>();
+  for (const [name, value] of url.searchParams) {
+    const seen = params.get(name);
+    params.set(name, seen === undefined ? value : `${seen},${value}`);
+  }
+  const query = Object.fromEntries(params);
   return {
     version: "2.0",
     routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
+    ...(cookies.length > 0 ? { cookies } : {}),
     headers,
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     ...(Object.keys(pathParameters).length > 0 ? { pathParameters } : {}),
