@@ -69,16 +69,6 @@ export const cancellationReasons = (error: unknown): CancellationReason[] | unde
   return raw.map((r) => ({ code: r.Code ?? "None", ...(r.Item ? { item: unmarshall(r.Item) } : {}) }));
 };
 
-/**
- * The old item of a failed `ConditionalCheckFailedException` (single-item writes with
- * `ReturnValuesOnConditionCheckFailure: ALL_OLD`), or undefined for any other error.
- */
-export const conditionFailedItem = (error: unknown): { item?: Record<string, unknown> } | undefined => {
-  if (!(error instanceof Error) || error.name !== "ConditionalCheckFailedException") return undefined;
-  const raw = (error as { Item?: Record<string, AttributeValue> }).Item;
-  return raw ? { item: unmarshall(raw) } : {};
-};
-
 /** Maps transient SDK failures to a 503-able error; everything else is rethrown as is. */
 export const toStoreError = (error: unknown): unknown =>
   error instanceof ServiceUnavailableError || !isTransientError(error)

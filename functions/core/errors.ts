@@ -42,17 +42,6 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
-/** A resource that does not exist (`task_not_found`, `session_not_found`, ...). */
-export class NotFoundError extends AppError {
-  override readonly name = "NotFoundError";
-  readonly statusCode = 404;
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
 /**
  * A dependency (DynamoDB, the queue) throttled, timed out or was unreachable after the SDK's
  * retries. The caller should retry after `retryAfterSeconds`.

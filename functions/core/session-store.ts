@@ -9,7 +9,7 @@ import {
 import * as z from "zod/mini";
 import { type Clock, systemClock } from "./clock.js";
 import type { ConversationStore, LastSession } from "./conversation-store.js";
-import { conditionFailedItem, guard, type TransactItem, transactWrite } from "./dynamo.js";
+import { guard, type TransactItem, transactWrite } from "./dynamo.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
@@ -307,12 +307,6 @@ export class SessionStore {
     return oldItem ? fromItem(oldItem) : undefined;
   }
 }
-
-/** Reads the old item of a failed single-item conditional write as a Session. */
-export const sessionFromConditionFailure = (error: unknown): Session | undefined => {
-  const failed = conditionFailedItem(error);
-  return failed?.item ? fromItem(failed.item) : undefined;
-};
 
 /** Maps a raw (already unmarshalled) session item to the domain type. */
 export const fromItem = (item: Record<string, unknown>): Session =>
