@@ -61,8 +61,6 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-export { LOCAL_SECRETS } from "./local-env.js";
-
 const HOST = "127.0.0.1";
 
 const readBody = (req: IncomingMessage, limit: number): Promise<Buffer | "too_large"> =>
@@ -200,19 +198,16 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     throw new LocalSetupError(`Port must be a whole number from 0 to 65535, not ${String(options.port)}.`);
   const tables = options.tables ?? { sessions: "sessions", conversations: "conversations" };
   const dataDir = options.inMemory ? undefined : resolve(options.dataDir ?? DEFAULT_DATA_DIR);
-  // Parked post-call events are files: under the data directory, or in a temporary directory when
-  // in memory, removed again on close (an in-memory run keeps nothing).
+  // Parked post-call events are files: in PARKING_DIR, else under the data directory, else (in
+  // memory) in a temporary directory removed again on close, since an in-memory run keeps nothing.
+  const parkingBase = options.dataDir ?? dataDir;
   const scratchDir =
-    options.env?.PARKING_DIR || options.dataDir || dataDir
-      ? undefined
-      : mkdtempSync(join(tmpdir(), "local-service-"));
-  const parkingDir =
-    options.env?.PARKING_DIR ?? resolve(options.dataDir ?? dataDir ?? scratchDir ?? ".", "parked");
+    options.env?.PARKING_DIR || parkingBase ? undefined : mkdtempSync(join(tmpdir(), "local-service-"));
+  const parkingDir = options.env?.PARKING_DIR || resolve(parkingBase ?? scratchDir ?? "", "parked");
   const baseEnv = (publicBaseUrl: string, endpoint: string): Record<string, string> => {
     const env: Record<string, string> = {
       ...LOCAL_SECRETS,
       PUBLIC_BASE_URL: publicBaseUrl,
-      POWERTOOLS_METRICS_DISABLED: "true",
     };
     for (const [name, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[name] = value;
     return {
@@ -239,12 +234,18 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   const server: Server = createServer();
   let handlers: Map<string, LambdaHttpHandler> | undefined;
   let dynamo: DynamoDbLocal | undefined;
-  let health: LocalHealth = {
-    status: "starting",
+  const mode: LocalHealth["dynamodb"] = options.dynamoEndpoint
+    ? "external"
+    : options.inMemory
+      ? "embedded-in-memory"
+      : "embedded";
+  // Ready exactly when the handlers are loaded.
+  const health = (): LocalHealth => ({
+    status: handlers ? "ok" : "starting",
     sessionTtlMs: config.sessionTtlMs,
-    dynamodb: options.dynamoEndpoint ? "external" : options.inMemory ? "embedded-in-memory" : "embedded",
+    dynamodb: mode,
     callbackInToolResponse: config.exposeCallbackInToolResponse,
-  };
+  });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     void handle(req, res);
   });
@@ -254,7 +255,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     const url = new URL(req.url ?? "/", `http://${HOST}`);
     try {
       if (req.method === "GET" && url.pathname === "/health")
-        return sendJson(res, health.status === "ok" ? 200 : 503, health);
+        return sendJson(res, handlers ? 200 : 503, health());
       if (!handlers) {
         return sendJson(
           res,
@@ -337,14 +338,13 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     // Handler modules read process.env once, at import (as a Lambda container does at cold start).
     for (const [name, value] of Object.entries(env)) process.env[name] = value;
     handlers = await loadHandlers();
-    health = { ...health, status: "ok" };
     return {
       url: baseUrl,
       env,
       sessionTtlMs: config.sessionTtlMs,
       dynamodb: {
         endpoint,
-        mode: health.dynamodb,
+        mode,
         ...(dynamo ? { pid: dynamo.pid } : {}),
         ...(dataDir && dynamo ? { dataDir } : {}),
         notices: dynamo?.notices ?? [],
