@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { LocalSetupError } from "./errors.js";
 
 /**
@@ -33,8 +34,6 @@ const readOwner = (dataDir: string): Owner | undefined => {
     return undefined;
   }
 };
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Makes the data directory ours before DynamoDB Local starts on it. Throws a LocalSetupError while

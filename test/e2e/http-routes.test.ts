@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../../functions/core/routes.js";
 import { findFreePort } from "../../local/dynamodb-local.js";
@@ -17,8 +18,6 @@ import { type SpawnedServer, spawnLocalServer } from "../support/spawn-local-ser
 const TTL_MS = 2000;
 /** ElevenLabs' documented validity of a signed URL. */
 const SIGNED_URL_VALIDITY_MS = 15 * 60 * 1000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One answer, with when the request left and when its answer was read (this process's clock). */
 interface Answer {

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { findFreePort, LOCAL_CREDENTIALS, LOCAL_REGION } from "../../local/dynamodb-local.js";
@@ -12,6 +13,7 @@ import { signature, transcriptionEvent } from "../support/post-call-fixtures.js"
 import {
   type Exit,
   isAlive,
+  liveProcesses,
   processesInGroup,
   runLocalServer,
   type SpawnedServer,
@@ -26,20 +28,11 @@ import {
 const STOPPED = "Stopped. Nothing left running.";
 const serviceAuth = { authorization: `Bearer ${LOCAL_SECRETS.SERVICE_TOKEN}` };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Live processes whose command line mentions `marker` (a test's unique data directory). */
 const processesMentioning = (marker: string): Array<[number, string]> =>
-  readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .flatMap((entry): Array<[number, string]> => {
-      try {
-        const command = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-        return command.includes(marker) && isAlive(Number(entry)) ? [[Number(entry), command]] : [];
-      } catch {
-        return [];
-      }
-    });
+  liveProcesses()
+    .filter((p) => p.command.includes(marker))
+    .map((p): [number, string] => [p.pid, p.command]);
 
 /** The non-empty lines of a stream. */
 const linesOf = (text: string) => text.split("\n").filter((line) => line.trim() !== "");

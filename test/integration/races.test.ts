@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskRecord } from "../../functions/core/conversation-store.js";
@@ -82,7 +83,6 @@ const stats: RaceStats = {
   violations: [],
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const bump = (histogram: Record<string, number>, key: string) => {
   histogram[key] = (histogram[key] ?? 0) + 1;
 };

@@ -140,33 +140,41 @@ export const runLocalServer = (options: SpawnOptions = {}): Promise<Exit> => {
   return collect(child).ended;
 };
 
-/** Whether a process with this PID exists (zombies of our own children count as gone). */
-export const isAlive = (pid: number): boolean => {
+/** The state and process group of a PID from /proc, or undefined when it does not exist. */
+const statOf = (pid: number | string): { state: string; pgrp: number } | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    // Fields after "(comm)": state, ppid, pgrp, ...
+    const [state = "", , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state, pgrp: Number(pgrp) };
   } catch {
-    return false;
+    return undefined;
   }
 };
 
-/** Live (non-zombie) processes in a process group, read from /proc: `[pid, command line]`. */
-export const processesInGroup = (pgid: number): Array<[number, string]> => {
-  const found: Array<[number, string]> = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // Fields after "(comm)": state, ppid, pgrp, ...
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(pgrp) !== pgid || state === "Z") continue;
-      found.push([
-        Number(entry),
-        readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim(),
-      ]);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
+/** Whether a process with this PID exists (zombies of our own children count as gone). */
+export const isAlive = (pid: number): boolean => {
+  const stat = statOf(pid);
+  return stat !== undefined && stat.state !== "Z";
 };
+
+/** Every live (non-zombie) process, read from /proc: its PID, process group and command line. */
+export const liveProcesses = (): Array<{ pid: number; pgrp: number; command: string }> =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      const stat = statOf(entry);
+      if (!stat || stat.state === "Z") return [];
+      try {
+        const command = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+        return [{ pid: Number(entry), pgrp: stat.pgrp, command }];
+      } catch {
+        return []; // the process ended while we looked
+      }
+    });
+
+/** Live processes in a process group: `[pid, command line]`. */
+export const processesInGroup = (pgid: number): Array<[number, string]> =>
+  liveProcesses()
+    .filter((p) => p.pgrp === pgid)
+    .map((p): [number, string] => [p.pid, p.command]);
