@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { ValidationError } from "../../functions/core/errors.js";
 import { SessionStore } from "../../functions/core/session-store.js";
+import { frozenAtRealNow } from "../support/clock.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { captureLogger } from "../support/log-capture.js";
 
@@ -47,7 +48,7 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("keeps messages in time order, then sequence, and stores a repeated append once", async () => {
     const conv = id("order");
-    const t0 = 1_790_000_000_000;
+    const t0 = frozenAtRealNow();
     const lines = [
       { kind: "transcript" as const, atMs: t0 + 2000, seq: 1, id: "evt-1", role: "user", text: "second" },
       { kind: "transcript" as const, atMs: t0, seq: 0, id: "evt-0", role: "agent", text: "first" },
@@ -62,9 +63,10 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("paginates history stably with an opaque cursor", async () => {
     const conv = id("pages");
+    const t0 = frozenAtRealNow();
     const lines = Array.from({ length: 23 }, (_, i) => ({
       kind: "transcript" as const,
-      atMs: 1_790_000_000_000 + i,
+      atMs: t0 + i,
       id: `l-${i}`,
       text: `line ${i}`,
     }));
@@ -94,10 +96,11 @@ describe("ConversationStore on DynamoDB Local", () => {
         tableName: isolated.names.conversations,
         logger: captureLogger(),
       });
+      const t0 = frozenAtRealNow();
       vi.useFakeTimers({ toFake: ["Date"] });
       const ids = Array.from({ length: 7 }, (_, i) => `list-${i}`);
       for (const [i, conv] of ids.entries()) {
-        vi.setSystemTime(1_790_000_000_000 + i * 1000);
+        vi.setSystemTime(t0 + i * 1000);
         await store.ensureMeta(conv);
       }
       const first = await store.listConversations({ limit: 3 });
@@ -150,7 +153,7 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("lists tasks in the order they were started, not in (random) task-id order", async () => {
     const conv = id("task-order");
-    vi.useFakeTimers({ now: Date.parse("2026-11-27T06:00:00.000Z"), toFake: ["Date"] });
+    vi.useFakeTimers({ now: frozenAtRealNow(), toFake: ["Date"] });
     // Ids sort opposite to start time, as random UUIDs may.
     for (const [taskId, toolName] of [
       ["zz-first", "lookup_order"],
@@ -183,7 +186,7 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("creates a task only while the session is active (guarded by the session condition)", async () => {
     const conv = id("guarded");
-    const t0 = Date.parse("2026-11-27T10:00:00.000Z");
+    const t0 = frozenAtRealNow();
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(t0);
     await sessions.set(conv);
@@ -206,7 +209,7 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("records the result with the live-session guard: delivered at 599 999 ms, guard_failed at 600 000 ms", async () => {
     const conv = id("result-guard");
-    const t0 = Date.parse("2026-11-27T10:00:00.000Z");
+    const t0 = frozenAtRealNow();
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(t0);
     await sessions.set(conv);

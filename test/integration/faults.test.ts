@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { DeleteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import type { HttpResponse } from "../../functions/core/http.js";
 import { replayParked } from "../../functions/core/post-call.js";
 import { makeHandler as makeGetConversation } from "../../functions/get-conversation/handler.js";
 import { makeHandler as makeListConversations } from "../../functions/list-conversations/handler.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";
+import { frozenAtRealNow } from "../support/clock.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { apiEvent, bodyOf } from "../support/events.js";
 import {
@@ -41,7 +42,8 @@ import { requestClock, runAt } from "../support/request-clock.js";
  */
 
 const TTL = 600_000;
-const T0 = Date.parse("2027-05-01T08:00:00.000Z");
+/** Each scenario's registration instant: the real now when the scenario starts (see clock.ts). */
+let T0 = 0;
 
 interface Context {
   readonly conversationId: string;
@@ -95,6 +97,9 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
 
   beforeAll(async () => {
     tables = await createLocalTables();
+  });
+  beforeEach(() => {
+    T0 = frozenAtRealNow();
   });
 
   const newRig = (): Rig => {

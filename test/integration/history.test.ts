@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
+import { frozenAtRealNow, iso } from "../support/clock.js";
 import { createLocalTables } from "../support/dynamo.js";
 import { bodyOf } from "../support/events.js";
 import { freezeAt, historyHarness, useHistoryHarness } from "../support/history-harness.js";
@@ -7,9 +8,7 @@ import { TEN_MIN } from "../support/live-fixtures.js";
 import { liveRequests } from "../support/live-harness.js";
 import { line, transcriptionEvent } from "../support/post-call-fixtures.js";
 
-const T0 = Date.parse("2026-11-27T10:00:00.000Z");
 const HOUR = 3_600_000;
-const iso = (ms: number) => new Date(ms).toISOString();
 
 describe("conversation history on DynamoDB Local", () => {
   const harness = useHistoryHarness();
@@ -17,6 +16,7 @@ describe("conversation history on DynamoDB Local", () => {
   it("reads back everything that happened after the session expired hours ago and was deleted", async () => {
     const h = harness();
     const conv = `done-${randomUUID()}`;
+    const T0 = frozenAtRealNow();
     const tool = () => h.handlers.callTool(liveRequests.callTool(conv, { order_id: "A1042" }));
     const report = (index: number, value: unknown) => {
       const message = h.dispatched[index];
@@ -110,6 +110,7 @@ describe("conversation history on DynamoDB Local", () => {
   it("lists conversations newest first with stable pages while conversations change and arrive", async () => {
     // Its own tables, so the listing holds exactly this test's conversations.
     const own = await createLocalTables();
+    const T0 = frozenAtRealNow();
     try {
       const list = historyHarness(own);
       const ids = Array.from({ length: 7 }, (_, i) => `list-${i}-${randomUUID()}`);

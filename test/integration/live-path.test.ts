@@ -8,6 +8,7 @@ import type { LivePush } from "../../functions/core/notifier.js";
 import { makeHandler as makeGetSession } from "../../functions/get-session/handler.js";
 import { makeHandler as makeResult } from "../../functions/record-task-result/handler.js";
 import { makeHandler as makeRegister } from "../../functions/register-session/handler.js";
+import { frozenAtRealNow, iso } from "../support/clock.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { apiEvent, bodyOf } from "../support/events.js";
 import { captureMetrics, SERVICE_TOKEN, TEN_MIN, TOOL_SECRET } from "../support/live-fixtures.js";
@@ -102,7 +103,7 @@ describe("live path handlers on DynamoDB Local", () => {
     sent = [];
     pushes = [];
     const conv = `live-${randomUUID()}`;
-    const t0 = Date.parse("2026-11-27T10:00:00.000Z");
+    const t0 = frozenAtRealNow();
     freezeAt(t0);
     expect((await register(conv)).statusCode).toBe(201);
     expect(bodyOf(await callTool(conv))).toMatchObject({ status: "accepted" });
@@ -123,7 +124,7 @@ describe("live path handlers on DynamoDB Local", () => {
     sent = [];
     pushes = [];
     const conv = `late-${randomUUID()}`;
-    const t0 = Date.parse("2026-11-27T11:00:00.000Z");
+    const t0 = frozenAtRealNow();
     freezeAt(t0);
     await register(conv);
     await callTool(conv);
@@ -133,7 +134,7 @@ describe("live path handlers on DynamoDB Local", () => {
     expect(first.statusCode).toBe(200);
     expect(bodyOf(first)).toMatchObject({
       outcome: "session_expired",
-      expiredAt: "2026-11-27T11:10:00.000Z",
+      expiredAt: iso(t0 + TEN_MIN),
       expiredForMs: 0,
     });
     const again = await postResult(message, { other: true });
@@ -163,7 +164,7 @@ describe("live path handlers on DynamoDB Local", () => {
   it("still answers session_expired hours later after TTL removed the session item", async () => {
     sent = [];
     const conv = `gone-${randomUUID()}`;
-    const t0 = Date.parse("2026-11-27T12:00:00.000Z");
+    const t0 = frozenAtRealNow();
     freezeAt(t0);
     await register(conv);
     await callTool(conv);
@@ -174,7 +175,7 @@ describe("live path handlers on DynamoDB Local", () => {
     const response = await postResult(sent[0] as TaskMessage);
     expect(bodyOf(response)).toMatchObject({
       outcome: "session_expired",
-      expiredAt: "2026-11-27T12:10:00.000Z",
+      expiredAt: iso(t0 + TEN_MIN),
       expiredForMs: 6 * 3_600_000,
     });
   });

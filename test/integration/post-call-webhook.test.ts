@@ -7,6 +7,7 @@ import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { fileParker, readParkedFile } from "../../functions/core/parking.js";
 import { replayParked } from "../../functions/core/post-call.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";
+import { frozenAtRealNow } from "../support/clock.js";
 import { bodyOf } from "../support/events.js";
 import { freezeAt, useHistoryHarness } from "../support/history-harness.js";
 import {
@@ -18,7 +19,8 @@ import {
 } from "../support/post-call-fixtures.js";
 
 const id = (label: string) => `${label}-${randomUUID()}`;
-const NOW = Date.parse("2026-11-27T15:00:00.000Z");
+/** No session item is written here, but every clock that stamps DynamoDB Local data starts from the real now. */
+const NOW = frozenAtRealNow();
 
 describe("post-call webhook on DynamoDB Local", () => {
   const harness = useHistoryHarness();

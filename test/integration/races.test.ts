@@ -6,6 +6,7 @@ import type { TaskRecord } from "../../functions/core/conversation-store.js";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import type { HttpResponse } from "../../functions/core/http.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";
+import { frozenAtRealNow } from "../support/clock.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { bodyOf } from "../support/events.js";
 import { conflictingClient, observedClient } from "../support/fault-client.js";
@@ -36,7 +37,6 @@ import { requestClock, runAt } from "../support/request-clock.js";
  */
 
 const TTL = 600_000;
-const BASE = Date.parse("2027-03-01T09:00:00.000Z");
 const DELTAS = [-2, -1, 0, 1, 2] as const;
 const CONCURRENCY = 20;
 /** Share of transactions cancelled with TransactionConflict (DynamoDB Local never reports it). */
@@ -230,7 +230,7 @@ describe("expiry races on DynamoDB Local", () => {
 
   it(`resolves ${TRIALS.expiryInstant} callbacks (1–3 copies) and tool calls landing within ±2 ms of the expiry instant`, async () => {
     await runTrials(TRIALS.expiryInstant, async (i) => {
-      const t0 = BASE + i * 1_000;
+      const t0 = frozenAtRealNow();
       const { conversationId, message, expiresAtMs } = await prepare("instant", t0);
       const tick = i % 2;
       const copies = 1 + (i % 3);
@@ -274,7 +274,7 @@ describe("expiry races on DynamoDB Local", () => {
 
   it(`stores a callback sent 2–10 times concurrently exactly once (${TRIALS.duplicates} trials)`, async () => {
     await runTrials(TRIALS.duplicates, async (i) => {
-      const t0 = BASE + 10_000_000 + i * 1_000;
+      const t0 = frozenAtRealNow();
       const { message, expiresAtMs } = await prepare("dupes", t0);
       const copies = 2 + (i % 9);
       // Half the trials well inside the window, half straddling the expiry instant.
@@ -302,7 +302,7 @@ describe("expiry races on DynamoDB Local", () => {
 
   it(`has one outcome when a re-registration races a callback at the expiry instant (${TRIALS.reRegistration} trials)`, async () => {
     await runTrials(TRIALS.reRegistration, async (i) => {
-      const t0 = BASE + 20_000_000 + i * 1_000;
+      const t0 = frozenAtRealNow();
       const { conversationId, message, expiresAtMs } = await prepare("rereg", t0);
       const [registered, ...callbacks] = await Promise.all([
         send(expiresAtMs + (DELTAS[(i + 1) % 5] ?? 0), 0, () =>
@@ -343,7 +343,7 @@ describe("expiry races on DynamoDB Local", () => {
 
   it(`has one outcome when the session is deleted while a callback lands just before expiry (${TRIALS.deletion} trials)`, async () => {
     await runTrials(TRIALS.deletion, async (i) => {
-      const t0 = BASE + 30_000_000 + i * 1_000;
+      const t0 = frozenAtRealNow();
       const { conversationId, message, expiresAtMs } = await prepare("delete", t0);
       const [callback] = await Promise.all([
         send(expiresAtMs - 1 - (i % 3), i % 2, () => h.handlers.result(liveRequests.result(message))),
@@ -362,7 +362,7 @@ describe("expiry races on DynamoDB Local", () => {
 
   it(`has one outcome when the post-call webhook races a late callback on the same conversation (${TRIALS.postCallWebhook} trials)`, async () => {
     await runTrials(TRIALS.postCallWebhook, async (i) => {
-      const t0 = BASE + 40_000_000 + i * 1_000;
+      const t0 = frozenAtRealNow();
       const { conversationId, message, expiresAtMs } = await prepare("postcall", t0);
       // ElevenLabs sends the transcript right after the call ends, i.e. around the session's expiry.
       const at = expiresAtMs + (DELTAS[i % 5] ?? 0) * 500;

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { ValidationError } from "../../functions/core/errors.js";
 import { SessionStore } from "../../functions/core/session-store.js";
+import { frozenAtRealNow, iso } from "../support/clock.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { captureLogger } from "../support/log-capture.js";
 
@@ -44,7 +45,7 @@ describe("SessionStore on DynamoDB Local", () => {
   };
 
   it("returns null after 10 minutes and 1 second (the seed test)", async () => {
-    freezeAt(Date.parse("2026-11-27T10:00:00.000Z"));
+    freezeAt(frozenAtRealNow());
     await sessions.set("conv-123");
     expect(await sessions.get("conv-123")).not.toBeNull();
     vi.setSystemTime(Date.now() + 10 * 60 * 1000 + 1000);
@@ -53,7 +54,7 @@ describe("SessionStore on DynamoDB Local", () => {
 
   it("returns the session at +599 999 ms and null at +600 000 ms while the item still exists", async () => {
     const conv = id("boundary");
-    const t0 = Date.parse("2026-11-27T10:00:00.123Z");
+    const t0 = frozenAtRealNow() + 123; // a fraction of a second: expiresAt rounds up
     freezeAt(t0);
     await sessions.set(conv);
     vi.setSystemTime(t0 + 599_999);
@@ -70,7 +71,7 @@ describe("SessionStore on DynamoDB Local", () => {
       }),
     );
     expect(raw.Item).toMatchObject({
-      createdAt: "2026-11-27T10:00:00.123Z",
+      createdAt: iso(t0),
       expiresAtMs: t0 + TEN_MIN,
       expiresAt: Math.ceil((t0 + TEN_MIN) / 1000),
     });
@@ -78,7 +79,7 @@ describe("SessionStore on DynamoDB Local", () => {
 
   it("re-registration starts a fresh 10-minute window", async () => {
     const conv = id("refresh");
-    const t0 = Date.parse("2026-11-27T11:00:00.000Z");
+    const t0 = frozenAtRealNow();
     freezeAt(t0);
     const first = await sessions.set(conv);
     vi.setSystemTime(t0 + 599_000);
@@ -93,7 +94,7 @@ describe("SessionStore on DynamoDB Local", () => {
 
   it("says expired (from the meta) after DynamoDB removed the item, and missing when never registered", async () => {
     const conv = id("ttl-gone");
-    const t0 = Date.parse("2026-11-27T12:00:00.000Z");
+    const t0 = frozenAtRealNow();
     freezeAt(t0);
     await sessions.set(conv);
     // Simulate DynamoDB's TTL sweeper removing the expired item.
@@ -103,7 +104,7 @@ describe("SessionStore on DynamoDB Local", () => {
     vi.setSystemTime(t0 + TEN_MIN + 5 * 3_600_000);
     expect(await sessions.lookup(conv)).toMatchObject({
       status: "expired",
-      expiredAt: "2026-11-27T12:10:00.000Z",
+      expiredAt: iso(t0 + TEN_MIN),
       expiredForMs: 5 * 3_600_000,
     });
     expect(await sessions.lookup(id("never"))).toEqual({ status: "missing" });
@@ -130,7 +131,7 @@ describe("SessionStore on DynamoDB Local", () => {
 
   it("gives concurrent set/get at the boundary one consistent answer each", async () => {
     const conv = id("race");
-    const t0 = Date.parse("2026-11-27T13:00:00.000Z");
+    const t0 = frozenAtRealNow();
     freezeAt(t0);
     await sessions.set(conv);
     // At exactly +600 000 ms: readers see expired unless a concurrent refresh already landed;
