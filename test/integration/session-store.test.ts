@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConversationStore } from "../../functions/core/conversation-store.js";
@@ -9,6 +10,11 @@ import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { captureLogger } from "../support/log-capture.js";
 
 const TEN_MIN = 600_000;
+/** DynamoDB Local's TTL sweep comes within ~10 s here: poll every 250 ms, at most 240 times. */
+const TTL_SWEEP_POLL_MS = 250;
+const TTL_SWEEP_POLLS = 240;
+/** The polls' sleeps plus one slow (2 s) read per poll on a loaded machine. */
+const TTL_SWEEP_TIMEOUT_MS = TTL_SWEEP_POLLS * (TTL_SWEEP_POLL_MS + 2_000);
 const id = (label: string) => `${label}-${randomUUID()}`;
 
 describe("SessionStore on DynamoDB Local", () => {
@@ -109,6 +115,46 @@ describe("SessionStore on DynamoDB Local", () => {
     });
     expect(await sessions.lookup(id("never"))).toEqual({ status: "missing" });
   });
+
+  it(
+    "is swept by DynamoDB Local's own TTL once expiresAt has passed, and lookup still answers expired from the meta",
+    async () => {
+      const conv = id("ttl-swept");
+      // Registered 11 minutes ago on the real clock: expiresAt (epoch seconds) is a minute past.
+      const t0 = frozenAtRealNow() - TEN_MIN - 60_000;
+      freezeAt(t0);
+      await sessions.set(conv);
+      vi.useRealTimers();
+      const stored = async () =>
+        (
+          await tables.doc.send(
+            new GetCommand({
+              TableName: tables.names.sessions,
+              Key: { conversationId: conv },
+              ConsistentRead: true,
+            }),
+          )
+        ).Item;
+      // The engine sweeps expired items by its own (real) clock within seconds; a bounded number of
+      // polls, so a build where the sweep never comes fails here instead of hanging.
+      let polls = 0;
+      while ((await stored()) !== undefined && polls < TTL_SWEEP_POLLS) {
+        polls++;
+        await sleep(TTL_SWEEP_POLL_MS);
+      }
+      expect(await stored(), `still there after ${polls} polls of ${TTL_SWEEP_POLL_MS} ms`).toBeUndefined();
+      // The production "lazy deletion happened" path: no item, so the answer comes from the meta.
+      const now = frozenAtRealNow();
+      freezeAt(now);
+      expect(await sessions.get(conv)).toBeNull();
+      expect(await sessions.lookup(conv)).toMatchObject({
+        status: "expired",
+        expiredAt: iso(t0 + TEN_MIN),
+        expiredForMs: now - (t0 + TEN_MIN),
+      });
+    },
+    TTL_SWEEP_TIMEOUT_MS,
+  );
 
   it("keeps the conversation when its session is deleted or expires", async () => {
     const conv = id("survive");
