@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findFreePort } from "../../local/dynamodb-local.js";
-import { type SpawnedServer, spawnLocalServer } from "../support/spawn-local-server.js";
+import { type SpawnedServer, spawnLocalServer, timeLimitForStarts } from "../support/spawn-local-server.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -67,7 +67,7 @@ describe("npm run demo", () => {
       env: { SESSION_TTL_MS: "", RUNNER_URL: "", EXPOSE_CALLBACK_IN_TOOL_RESPONSE: "" },
     });
     servers.push(defaultSessions);
-  });
+  }, timeLimitForStarts(2));
 
   afterAll(async () => {
     // The service on the shared endpoint first, then the one that owns DynamoDB Local.

@@ -8,7 +8,7 @@ import { findFreePort } from "../../local/dynamodb-local.js";
 import { LOCAL_SECRETS } from "../../local/local-env.js";
 import { signature, transcriptionEvent } from "../support/post-call-fixtures.js";
 import { rawRequest } from "../support/raw-http.js";
-import { type SpawnedServer, spawnLocalServer } from "../support/spawn-local-server.js";
+import { type SpawnedServer, spawnLocalServer, timeLimitForStarts } from "../support/spawn-local-server.js";
 
 /**
  * Every route of the route table over real HTTP, on the service as a developer starts it
@@ -131,7 +131,7 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
       });
       expect(response.ok).toBe(true);
     }
-  });
+  }, timeLimitForStarts(1));
 
   afterAll(async () => {
     await service?.stop("SIGINT");

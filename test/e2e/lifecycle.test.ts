@@ -19,6 +19,7 @@ import {
   type SpawnedServer,
   type SpawnOptions,
   spawnLocalServer,
+  timeLimitForStarts,
 } from "../support/spawn-local-server.js";
 
 /**
@@ -129,140 +130,166 @@ describe("the local service as a process: start, persist, stop", () => {
       await mkdir(dataDir);
     });
 
-    it("stops the service and DynamoDB Local on Ctrl-C in the terminal (SIGINT to the job's group)", async () => {
-      const service = await spawn({ launcher: "npm", args: [...(await portArgs()), "--data-dir", dataDir] });
-      expect(isAlive(service.dynamoPid ?? 0)).toBe(true);
-      await recordConversation(service, conversationId);
+    it(
+      "stops the service and DynamoDB Local on Ctrl-C in the terminal (SIGINT to the job's group)",
+      async () => {
+        const service = await spawn({
+          launcher: "npm",
+          args: [...(await portArgs()), "--data-dir", dataDir],
+        });
+        expect(isAlive(service.dynamoPid ?? 0)).toBe(true);
+        await recordConversation(service, conversationId);
 
-      const exit = await service.stop("SIGINT", "group");
+        const exit = await service.stop("SIGINT", "group");
 
-      await expectStoppedCleanly(service, exit, "SIGINT");
-      expect(exit.stderr).toBe("");
-      // npm waits for its script, then may re-raise the signal the script was stopped by.
-      expect([
-        { code: 0, signal: null },
-        { code: null, signal: "SIGINT" },
-      ]).toContainEqual({ code: exit.code, signal: exit.signal });
-    });
-
-    it("still has the conversation after a restart, and stops cleanly on SIGTERM to the service process alone", async () => {
-      const service = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
-
-      const history = await call(service, "GET", `/conversations/${conversationId}`);
-      expect(history.status).toBe(200);
-      expect(history.body).toMatchObject({
-        meta: { conversationId, sessionCount: 1 },
-        sessions: [{ status: "active" }],
-      });
-      expect((history.body.messages as { kind: string }[]).map((m) => m.kind)).toEqual([
-        // In time order: the call in the fixture happened before this session was registered.
-        "transcript",
-        "transcript",
-        "transcript",
-        "call_analysis",
-        "session_registered",
-      ]);
-      expect(await call(service, "GET", `/conversations/${conversationId}/session`)).toMatchObject({
-        status: 200,
-        body: { status: "active" },
-      });
-
-      const exit = await service.stop("SIGTERM", "process");
-
-      expect(exit.stderr).toBe("");
-      // npm waits for its script, then may re-raise the signal the script was stopped by.
-      expect([
-        { code: 0, signal: null },
-        { code: null, signal: "SIGINT" },
-      ]).toContainEqual({ code: exit.code, signal: exit.signal });
-      await expectStoppedCleanly(service, exit, "SIGTERM");
-    });
-
-    it("refuses a second service on its data directory, and after a kill -9 stops the DynamoDB Local left behind", async () => {
-      const first = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
-      const leftBehind = first.dynamoPid ?? 0;
-
-      // Two DynamoDB Locals on one SQLite file would fight over it: one line, exit 1.
-      const second = await runLocalServer({
-        launcher: "node",
-        args: [...(await portArgs()), "--data-dir", dataDir],
-      });
-      expect(second.code).toBe(1);
-      expect(linesOf(second.stderr)).toEqual([
-        `npm start: Another local service (pid ${first.pid}) is using the data directory ${dataDir}: stop it first, or start with --data-dir <another directory> or --in-memory.`,
-      ]);
-      expect((await fetch(`${first.url}/health`)).status).toBe(200);
-
-      // kill -9 gives the service no chance to stop Java: DynamoDB Local is left running.
-      await first.stop("SIGKILL", "process");
-      expect(isAlive(leftBehind)).toBe(true);
-
-      const third = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
-      expect(third.stdout()).toContain(
-        `  note              Stopped DynamoDB Local (pid ${leftBehind}) that an earlier run left running on ${dataDir} when it was killed.`,
-      );
-      expect(isAlive(leftBehind)).toBe(false);
-      expect(third.dynamoPid).not.toBe(leftBehind);
-      expect((await call(third, "GET", `/conversations/${conversationId}`)).status).toBe(200);
-      await expectStoppedCleanly(third, await third.stop("SIGINT"), "SIGINT");
-      expect(existsSync(join(dataDir, "dynamodb-local.pid"))).toBe(false);
-    });
-  });
-
-  it("keeps nothing across a restart with --in-memory, not even a temporary directory", async () => {
-    const conversationId = `forgotten-${suffix}`;
-    // The service's own temporary directory, so what it leaves there is this test's to see.
-    const tmp = join(root, "tmp");
-    await mkdir(tmp);
-    const inMemory = async () =>
-      spawn({ launcher: "npm", env: { TMPDIR: tmp }, args: [...(await portArgs()), "--in-memory"] });
-    const first = await inMemory();
-    await recordConversation(first, conversationId);
-    await expectStoppedCleanly(first, await first.stop("SIGINT"), "SIGINT");
-
-    const second = await inMemory();
-    expect(await call(second, "GET", `/conversations/${conversationId}`)).toMatchObject({
-      status: 404,
-      body: { error: "conversation_not_found" },
-    });
-    expect(await call(second, "GET", `/conversations/${conversationId}/session`)).toMatchObject({
-      status: 404,
-      body: { error: "session_not_found" },
-    });
-    await expectStoppedCleanly(second, await second.stop("SIGINT"), "SIGINT");
-    // (tsx keeps its compile cache there too; that is not the service's.)
-    expect(readdirSync(tmp).filter((name) => !name.startsWith("tsx-"))).toEqual([]);
-  });
-
-  it("uses an already-running DynamoDB Local with --dynamodb-endpoint, and leaves it running when the terminal closes", async () => {
-    const endpoint = inject("dynamoEndpoint");
-    const conversationId = `external-${suffix}`;
-    const service = await spawn({
-      launcher: "npm",
-      args: [...(await portArgs()), "--dynamodb-endpoint", endpoint],
-    });
-    expect(service.stdout()).toContain(
-      `DynamoDB Local    ${endpoint} (already running; not stopped by Ctrl-C)`,
+        await expectStoppedCleanly(service, exit, "SIGINT");
+        expect(exit.stderr).toBe("");
+        // npm waits for its script, then may re-raise the signal the script was stopped by.
+        expect([
+          { code: 0, signal: null },
+          { code: null, signal: "SIGINT" },
+        ]).toContainEqual({ code: exit.code, signal: exit.signal });
+      },
+      timeLimitForStarts(1),
     );
-    expect(service.dynamoPid).toBeUndefined();
-    expect(await (await fetch(`${service.url}/health`)).json()).toMatchObject({
-      status: "ok",
-      dynamodb: "external",
-    });
-    await recordConversation(service, conversationId);
-    expect((await call(service, "GET", `/conversations/${conversationId}`)).status).toBe(200);
 
-    // Closing the terminal sends SIGHUP to the job's group.
-    await expectStoppedCleanly(service, await service.stop("SIGHUP"), "SIGHUP", "external");
+    it(
+      "still has the conversation after a restart, and stops cleanly on SIGTERM to the service process alone",
+      async () => {
+        const service = await spawn({
+          launcher: "node",
+          args: [...(await portArgs()), "--data-dir", dataDir],
+        });
 
-    const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-    try {
-      const tables = await client.send(new ListTablesCommand({}));
-      expect(tables.TableNames).toEqual(expect.arrayContaining(["sessions", "conversations"]));
-    } finally {
-      client.destroy();
-    }
+        const history = await call(service, "GET", `/conversations/${conversationId}`);
+        expect(history.status).toBe(200);
+        expect(history.body).toMatchObject({
+          meta: { conversationId, sessionCount: 1 },
+          sessions: [{ status: "active" }],
+        });
+        expect((history.body.messages as { kind: string }[]).map((m) => m.kind)).toEqual([
+          // In time order: the call in the fixture happened before this session was registered.
+          "transcript",
+          "transcript",
+          "transcript",
+          "call_analysis",
+          "session_registered",
+        ]);
+        expect(await call(service, "GET", `/conversations/${conversationId}/session`)).toMatchObject({
+          status: 200,
+          body: { status: "active" },
+        });
+
+        const exit = await service.stop("SIGTERM", "process");
+
+        expect(exit.stderr).toBe("");
+        // npm waits for its script, then may re-raise the signal the script was stopped by.
+        expect([
+          { code: 0, signal: null },
+          { code: null, signal: "SIGINT" },
+        ]).toContainEqual({ code: exit.code, signal: exit.signal });
+        await expectStoppedCleanly(service, exit, "SIGTERM");
+      },
+      timeLimitForStarts(1),
+    );
+
+    it(
+      "refuses a second service on its data directory, and after a kill -9 stops the DynamoDB Local left behind",
+      async () => {
+        const first = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
+        const leftBehind = first.dynamoPid ?? 0;
+
+        // Two DynamoDB Locals on one SQLite file would fight over it: one line, exit 1.
+        const second = await runLocalServer({
+          launcher: "node",
+          args: [...(await portArgs()), "--data-dir", dataDir],
+        });
+        expect(second.code).toBe(1);
+        expect(linesOf(second.stderr)).toEqual([
+          `npm start: Another local service (pid ${first.pid}) is using the data directory ${dataDir}: stop it first, or start with --data-dir <another directory> or --in-memory.`,
+        ]);
+        expect((await fetch(`${first.url}/health`)).status).toBe(200);
+
+        // kill -9 gives the service no chance to stop Java: DynamoDB Local is left running.
+        await first.stop("SIGKILL", "process");
+        expect(isAlive(leftBehind)).toBe(true);
+
+        const third = await spawn({ launcher: "node", args: [...(await portArgs()), "--data-dir", dataDir] });
+        expect(third.stdout()).toContain(
+          `  note              Stopped DynamoDB Local (pid ${leftBehind}) that an earlier run left running on ${dataDir} when it was killed.`,
+        );
+        expect(isAlive(leftBehind)).toBe(false);
+        expect(third.dynamoPid).not.toBe(leftBehind);
+        expect((await call(third, "GET", `/conversations/${conversationId}`)).status).toBe(200);
+        await expectStoppedCleanly(third, await third.stop("SIGINT"), "SIGINT");
+        expect(existsSync(join(dataDir, "dynamodb-local.pid"))).toBe(false);
+      },
+      timeLimitForStarts(3),
+    );
   });
+
+  it(
+    "keeps nothing across a restart with --in-memory, not even a temporary directory",
+    async () => {
+      const conversationId = `forgotten-${suffix}`;
+      // The service's own temporary directory, so what it leaves there is this test's to see.
+      const tmp = join(root, "tmp");
+      await mkdir(tmp);
+      const inMemory = async () =>
+        spawn({ launcher: "npm", env: { TMPDIR: tmp }, args: [...(await portArgs()), "--in-memory"] });
+      const first = await inMemory();
+      await recordConversation(first, conversationId);
+      await expectStoppedCleanly(first, await first.stop("SIGINT"), "SIGINT");
+
+      const second = await inMemory();
+      expect(await call(second, "GET", `/conversations/${conversationId}`)).toMatchObject({
+        status: 404,
+        body: { error: "conversation_not_found" },
+      });
+      expect(await call(second, "GET", `/conversations/${conversationId}/session`)).toMatchObject({
+        status: 404,
+        body: { error: "session_not_found" },
+      });
+      await expectStoppedCleanly(second, await second.stop("SIGINT"), "SIGINT");
+      // (tsx keeps its compile cache there too; that is not the service's.)
+      expect(readdirSync(tmp).filter((name) => !name.startsWith("tsx-"))).toEqual([]);
+    },
+    timeLimitForStarts(2),
+  );
+
+  it(
+    "uses an already-running DynamoDB Local with --dynamodb-endpoint, and leaves it running when the terminal closes",
+    async () => {
+      const endpoint = inject("dynamoEndpoint");
+      const conversationId = `external-${suffix}`;
+      const service = await spawn({
+        launcher: "npm",
+        args: [...(await portArgs()), "--dynamodb-endpoint", endpoint],
+      });
+      expect(service.stdout()).toContain(
+        `DynamoDB Local    ${endpoint} (already running; not stopped by Ctrl-C)`,
+      );
+      expect(service.dynamoPid).toBeUndefined();
+      expect(await (await fetch(`${service.url}/health`)).json()).toMatchObject({
+        status: "ok",
+        dynamodb: "external",
+      });
+      await recordConversation(service, conversationId);
+      expect((await call(service, "GET", `/conversations/${conversationId}`)).status).toBe(200);
+
+      // Closing the terminal sends SIGHUP to the job's group.
+      await expectStoppedCleanly(service, await service.stop("SIGHUP"), "SIGHUP", "external");
+
+      const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+      try {
+        const tables = await client.send(new ListTablesCommand({}));
+        expect(tables.TableNames).toEqual(expect.arrayContaining(["sessions", "conversations"]));
+      } finally {
+        client.destroy();
+      }
+    },
+    timeLimitForStarts(1),
+  );
 
   describe("start-up problems: exit 1 and one line on stderr, nothing left running", () => {
     /** A data directory no other test uses, so its path identifies this run's processes. */
@@ -277,72 +304,92 @@ describe("the local service as a process: start, persist, stop", () => {
       expect(exit.stderr).not.toMatch(/\n\s*at |Error:/);
     };
 
-    it("says the port is in use, before DynamoDB Local is started", async () => {
-      const holder: Server = createServer();
-      await new Promise<void>((ready) => holder.listen(0, "127.0.0.1", ready));
-      const port = (holder.address() as { port: number }).port;
-      const dataDir = freshDataDir();
-      try {
+    it(
+      "says the port is in use, before DynamoDB Local is started",
+      async () => {
+        const holder: Server = createServer();
+        await new Promise<void>((ready) => holder.listen(0, "127.0.0.1", ready));
+        const port = (holder.address() as { port: number }).port;
+        const dataDir = freshDataDir();
+        try {
+          const exit = await runLocalServer({
+            launcher: "npm",
+            args: ["--port", String(port), "--data-dir", dataDir],
+          });
+
+          expectOneLine(exit, new RegExp(`^npm start: Port ${port} on 127\\.0\\.0\\.1 is already in use`));
+          expect(exit.stdout).not.toMatch(/DynamoDB Local\s+\S+ \(pid/);
+          // The port is bound before anything else: no data directory, no Java, no process left.
+          expect(existsSync(dataDir)).toBe(false);
+          expect(processesMentioning(dataDir)).toEqual([]);
+        } finally {
+          await new Promise((closed) => holder.close(closed));
+        }
+      },
+      timeLimitForStarts(1),
+    );
+
+    it(
+      "says Java was not found when there is no java on PATH",
+      async () => {
+        const dataDir = freshDataDir();
         const exit = await runLocalServer({
-          launcher: "npm",
-          args: ["--port", String(port), "--data-dir", dataDir],
+          launcher: "node",
+          env: { PATH: "/nonexistent" },
+          args: [...(await portArgs()), "--data-dir", dataDir],
         });
 
-        expectOneLine(exit, new RegExp(`^npm start: Port ${port} on 127\\.0\\.0\\.1 is already in use`));
-        expect(exit.stdout).not.toMatch(/DynamoDB Local\s+\S+ \(pid/);
-        // The port is bound before anything else: no data directory, no Java, no process left.
-        expect(existsSync(dataDir)).toBe(false);
+        expectOneLine(exit, /Java was not found.*Java 17 or newer/);
         expect(processesMentioning(dataDir)).toEqual([]);
-      } finally {
-        await new Promise((closed) => holder.close(closed));
-      }
-    });
+      },
+      timeLimitForStarts(1),
+    );
 
-    it("says Java was not found when there is no java on PATH", async () => {
-      const dataDir = freshDataDir();
-      const exit = await runLocalServer({
-        launcher: "node",
-        env: { PATH: "/nonexistent" },
-        args: [...(await portArgs()), "--data-dir", dataDir],
-      });
+    it(
+      "says which Java it found when it is older than 17",
+      async () => {
+        const bin = join(root, "old-java");
+        await mkdir(bin);
+        const java = join(bin, "java");
+        writeFileSync(java, `#!/bin/sh\necho 'openjdk version "11.0.22" 2024-01-16' >&2\n`);
+        chmodSync(java, 0o755);
+        const dataDir = freshDataDir();
 
-      expectOneLine(exit, /Java was not found.*Java 17 or newer/);
-      expect(processesMentioning(dataDir)).toEqual([]);
-    });
+        // node itself is started by its absolute path, so a PATH with only this java still runs it.
+        const exit = await runLocalServer({
+          launcher: "node",
+          env: { PATH: bin },
+          args: [...(await portArgs()), "--data-dir", dataDir],
+        });
 
-    it("says which Java it found when it is older than 17", async () => {
-      const bin = join(root, "old-java");
-      await mkdir(bin);
-      const java = join(bin, "java");
-      writeFileSync(java, `#!/bin/sh\necho 'openjdk version "11.0.22" 2024-01-16' >&2\n`);
-      chmodSync(java, 0o755);
-      const dataDir = freshDataDir();
+        expectOneLine(exit, /Java 11 found.*Java 17 or newer/);
+        expect(processesMentioning(dataDir)).toEqual([]);
+      },
+      timeLimitForStarts(1),
+    );
 
-      // node itself is started by its absolute path, so a PATH with only this java still runs it.
-      const exit = await runLocalServer({
-        launcher: "node",
-        env: { PATH: bin },
-        args: [...(await portArgs()), "--data-dir", dataDir],
-      });
+    it(
+      "names a bad variable before binding the port",
+      async () => {
+        const args = [...(await portArgs()), "--data-dir", freshDataDir()];
+        const exit = await runLocalServer({ launcher: "npm", env: { SESSION_TTL_MS: "abc" }, args });
 
-      expectOneLine(exit, /Java 11 found.*Java 17 or newer/);
-      expect(processesMentioning(dataDir)).toEqual([]);
-    });
+        expectOneLine(
+          exit,
+          /^npm start: Invalid configuration: SESSION_TTL_MS must be a positive whole number of ms\.$/,
+        );
+      },
+      timeLimitForStarts(1),
+    );
 
-    it("names a bad variable before binding the port", async () => {
-      const args = [...(await portArgs()), "--data-dir", freshDataDir()];
-      const exit = await runLocalServer({ launcher: "npm", env: { SESSION_TTL_MS: "abc" }, args });
+    it(
+      "names an unknown flag and where the options are listed",
+      async () => {
+        const exit = await runLocalServer({ launcher: "npm", args: ["--bogus"] });
 
-      expectOneLine(
-        exit,
-        /^npm start: Invalid configuration: SESSION_TTL_MS must be a positive whole number of ms\.$/,
-      );
-    });
-
-    it("names an unknown flag and where the options are listed", async () => {
-      const exit = await runLocalServer({ launcher: "npm", args: ["--bogus"] });
-
-      expectOneLine(exit, /^npm start: Unknown option '--bogus'.*--help/);
-    });
+        expectOneLine(exit, /^npm start: Unknown option '--bogus'.*--help/);
+      },
+      timeLimitForStarts(1),
+    );
   });
 });

@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findFreePort } from "../../local/dynamodb-local.js";
-import { type SpawnedServer, spawnLocalServer } from "../support/spawn-local-server.js";
+import { type SpawnedServer, spawnLocalServer, timeLimitForStarts } from "../support/spawn-local-server.js";
 
 /**
  * The README is what a new developer follows: its quick start must stay two commands that CI
@@ -60,7 +60,7 @@ describe("README curl walkthrough against a fresh service", () => {
         ELEVENLABS_API_BASE_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
       },
     });
-  });
+  }, timeLimitForStarts(1));
   afterAll(async () => {
     await service?.stop();
     upstream?.close();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalServer, startLocalServer } from "../../local/server.js";
 import { ALL_CASES, CORPUS, type CorpusCase } from "../corpus/index.js";
 import type { SignWith } from "../corpus/types.js";
+import { DYNAMODB_LOCAL_RUN_MS, timeLimitForRuns } from "../support/budget.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { NOTIFY_SECRET, SERVICE_TOKEN, TOOL_SECRET } from "../support/live-fixtures.js";
 import { ELEVENLABS_API_KEY, WEBHOOK_SECRET } from "../support/post-call-fixtures.js";
@@ -23,6 +24,9 @@ import { snapshotTables } from "../support/table-snapshot.js";
  * Every bad request gets a JSON `{ error, message }` 4xx (or its documented outcome), never a
  * 5xx, and leaves both tables exactly as they were.
  */
+/** Runs per property; each test's time limit follows from its count (see budget.ts). */
+const RUNS = { ANY_BODY: 150, ANY_ID: 150, ROUND_TRIP: 25, ANY_TASK_JSON: 60 } as const;
+
 describe("bad input over HTTP, on every route", () => {
   let tables: LocalTables;
   let server: LocalServer;
@@ -204,10 +208,14 @@ describe("bad input over HTTP, on every route", () => {
     const cases = all.filter((c) => !c.knownBug);
     const knownBugs = all.filter((c) => c.knownBug);
     if (cases.length > 0) {
-      it(`${group}: ${cases.length} bad requests each get a clear JSON error (never a 5xx) and write nothing`, async () => {
-        expect(await runCases(cases)).toEqual([]);
-        expect(upstreamCalls).toBe(0);
-      });
+      it(
+        `${group}: ${cases.length} bad requests each get a clear JSON error (never a 5xx) and write nothing`,
+        async () => {
+          expect(await runCases(cases)).toEqual([]);
+          expect(upstreamCalls).toBe(0);
+        },
+        timeLimitForRuns(cases.length, DYNAMODB_LOCAL_RUN_MS),
+      );
     }
     for (const c of knownBugs) {
       // KNOWN BUG (expected to fail until fixed; then remove `knownBug` from the case).
@@ -244,128 +252,156 @@ describe("bad input over HTTP, on every route", () => {
       return response;
     };
 
-    it("any JSON body to any JSON route is never a 5xx, and a rejected one writes nothing", async () => {
-      const routes: {
-        path: () => string;
-        headers: Record<string, string>;
-        filter?: (v: unknown) => boolean;
-      }[] = [
-        {
-          path: () => `/conversations/${fixtures.idleConversationId}/session`,
-          headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-        },
-        { path: () => "/tools/lookup_order", headers: { "x-tool-secret": TOOL_SECRET } },
-        { path: () => "/tools/get_task_result", headers: { "x-tool-secret": TOOL_SECRET } },
-        {
-          path: () => `/conversations/${live()}/tasks/${fixtures.otherTaskId}/result`,
-          headers: { authorization: `Bearer ${fixtures.otherTaskToken}` },
-          // Only bodies the result schema rejects: a stored result would end the property.
-          filter: (v: unknown) =>
-            !(
-              v &&
-              typeof v === "object" &&
-              !Array.isArray(v) &&
-              Object.keys(v).every((k) => ["status", "result", "error"].includes(k))
-            ),
-        },
-      ];
-      await fc.assert(
-        fc.asyncProperty(fc.constantFrom(...routes), fc.jsonValue({ maxDepth: 4 }), async (route, value) => {
-          fc.pre(isStorable(value) && (!route.filter || route.filter(value)));
-          const { body, ...type } = json(value);
-          await probe({ method: "POST", path: route.path(), headers: { ...route.headers, ...type }, body });
-        }),
-        { numRuns: 150 },
-      );
-    });
+    it(
+      "any JSON body to any JSON route is never a 5xx, and a rejected one writes nothing",
+      async () => {
+        const routes: {
+          path: () => string;
+          headers: Record<string, string>;
+          filter?: (v: unknown) => boolean;
+        }[] = [
+          {
+            path: () => `/conversations/${fixtures.idleConversationId}/session`,
+            headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+          },
+          { path: () => "/tools/lookup_order", headers: { "x-tool-secret": TOOL_SECRET } },
+          { path: () => "/tools/get_task_result", headers: { "x-tool-secret": TOOL_SECRET } },
+          {
+            path: () => `/conversations/${live()}/tasks/${fixtures.otherTaskId}/result`,
+            headers: { authorization: `Bearer ${fixtures.otherTaskToken}` },
+            // Only bodies the result schema rejects: a stored result would end the property.
+            filter: (v: unknown) =>
+              !(
+                v &&
+                typeof v === "object" &&
+                !Array.isArray(v) &&
+                Object.keys(v).every((k) => ["status", "result", "error"].includes(k))
+              ),
+          },
+        ];
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...routes),
+            fc.jsonValue({ maxDepth: 4 }),
+            async (route, value) => {
+              fc.pre(isStorable(value) && (!route.filter || route.filter(value)));
+              const { body, ...type } = json(value);
+              await probe({
+                method: "POST",
+                path: route.path(),
+                headers: { ...route.headers, ...type },
+                body,
+              });
+            },
+          ),
+          { numRuns: RUNS.ANY_BODY },
+        );
+      },
+      timeLimitForRuns(RUNS.ANY_BODY, DYNAMODB_LOCAL_RUN_MS),
+    );
 
-    it("any string as a conversationId is either a valid id or a 400 that writes nothing", async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(/^[A-Za-z0-9_-]{1,128}$/)),
-          async (id) => {
-            fc.pre(id.length > 0 && !/^\.{1,2}$/.test(id));
-            let encoded: string;
-            try {
-              encoded = encodeURIComponent(id);
-            } catch {
-              return; // a lone surrogate cannot be sent as UTF-8; the corpus covers raw bytes
-            }
-            const response = await probe({
+    it(
+      "any string as a conversationId is either a valid id or a 400 that writes nothing",
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(/^[A-Za-z0-9_-]{1,128}$/)),
+            async (id) => {
+              fc.pre(id.length > 0 && !/^\.{1,2}$/.test(id));
+              let encoded: string;
+              try {
+                encoded = encodeURIComponent(id);
+              } catch {
+                return; // a lone surrogate cannot be sent as UTF-8; the corpus covers raw bytes
+              }
+              const response = await probe({
+                method: "GET",
+                path: `/conversations/${encoded}/session`,
+                headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+              });
+              if (/^[A-Za-z0-9_-]{1,128}$/.test(id)) expect([200, 404, 410]).toContain(response.status);
+              else expect(response.status).toBe(400);
+            },
+          ),
+          { numRuns: RUNS.ANY_ID },
+        );
+      },
+      timeLimitForRuns(RUNS.ANY_ID, DYNAMODB_LOCAL_RUN_MS),
+    );
+
+    it(
+      "valid ids round-trip: a registered id comes back unchanged, in the session and its history",
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.stringMatching(/^[A-Za-z0-9_-]{1,128}$/), async (raw) => {
+            const id = `${raw}-${randomUUID().slice(0, 8)}`.slice(-128);
+            const auth = { authorization: `Bearer ${SERVICE_TOKEN}` };
+            const registered = await rawRequest(server.url, {
+              method: "POST",
+              path: `/conversations/${id}/session`,
+              headers: auth,
+            });
+            expect(registered.status).toBe(201);
+            expect(JSON.parse(registered.body).conversationId).toBe(id);
+            const read = await rawRequest(server.url, {
               method: "GET",
-              path: `/conversations/${encoded}/session`,
-              headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+              path: `/conversations/${id}`,
+              headers: auth,
             });
-            if (/^[A-Za-z0-9_-]{1,128}$/.test(id)) expect([200, 404, 410]).toContain(response.status);
-            else expect(response.status).toBe(400);
-          },
-        ),
-        { numRuns: 150 },
-      );
-    });
+            expect(JSON.parse(read.body).meta.conversationId).toBe(id);
+          }),
+          { numRuns: RUNS.ROUND_TRIP },
+        );
+      },
+      timeLimitForRuns(RUNS.ROUND_TRIP, DYNAMODB_LOCAL_RUN_MS),
+    );
 
-    it("valid ids round-trip: a registered id comes back unchanged, in the session and its history", async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.stringMatching(/^[A-Za-z0-9_-]{1,128}$/), async (raw) => {
-          const id = `${raw}-${randomUUID().slice(0, 8)}`.slice(-128);
-          const auth = { authorization: `Bearer ${SERVICE_TOKEN}` };
-          const registered = await rawRequest(server.url, {
-            method: "POST",
-            path: `/conversations/${id}/session`,
-            headers: auth,
-          });
-          expect(registered.status).toBe(201);
-          expect(JSON.parse(registered.body).conversationId).toBe(id);
-          const read = await rawRequest(server.url, {
-            method: "GET",
-            path: `/conversations/${id}`,
-            headers: auth,
-          });
-          expect(JSON.parse(read.body).meta.conversationId).toBe(id);
-        }),
-        { numRuns: 25 },
-      );
-    });
-
-    it("any JSON as tool parameters or as a task result is stored as sent, or refused with a 400 — never a 5xx", async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
-          fc.jsonValue({ maxDepth: 3 }),
-          async (params, result) => {
-            fc.pre(!("conversation_id" in params) && !("parameters" in params));
-            // Un-storable values are a known bug (corpus: "un-storable JSON"); everything else must work.
-            fc.pre(isStorable(params) && isStorable({ result }));
-            const started = await probe({
-              method: "POST",
-              path: "/tools/lookup_order",
-              headers: { "x-tool-secret": TOOL_SECRET, "content-type": "application/json" },
-              body: JSON.stringify({ ...params, conversation_id: live() }),
-            });
-            if (started.status !== 200) return;
-            const task = JSON.parse(started.body) as { taskId: string; callbackToken: string };
-            const stored = await probe({
-              method: "POST",
-              path: `/conversations/${live()}/tasks/${task.taskId}/result`,
-              headers: { authorization: `Bearer ${task.callbackToken}`, "content-type": "application/json" },
-              body: JSON.stringify({ result }),
-            });
-            expect(stored.status).toBe(200);
-            // Stored as sent: the task holds exactly the parameters and the result that came in.
-            const item = await tables.doc.send(
-              new GetCommand({
-                TableName: tables.names.conversations,
-                Key: { conversationId: live(), sk: `task#${task.taskId}` },
-                ConsistentRead: true,
-              }),
-            );
-            expect(canonical(item.Item?.params)).toBe(canonical(params));
-            expect(canonical(item.Item?.result)).toBe(canonical({ status: "succeeded", result }));
-          },
-        ),
-        { numRuns: 60 },
-      );
-    });
+    it(
+      "any JSON as tool parameters or as a task result is stored as sent, or refused with a 400 — never a 5xx",
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+            fc.jsonValue({ maxDepth: 3 }),
+            async (params, result) => {
+              fc.pre(!("conversation_id" in params) && !("parameters" in params));
+              // Un-storable values are a known bug (corpus: "un-storable JSON"); everything else must work.
+              fc.pre(isStorable(params) && isStorable({ result }));
+              const started = await probe({
+                method: "POST",
+                path: "/tools/lookup_order",
+                headers: { "x-tool-secret": TOOL_SECRET, "content-type": "application/json" },
+                body: JSON.stringify({ ...params, conversation_id: live() }),
+              });
+              if (started.status !== 200) return;
+              const task = JSON.parse(started.body) as { taskId: string; callbackToken: string };
+              const stored = await probe({
+                method: "POST",
+                path: `/conversations/${live()}/tasks/${task.taskId}/result`,
+                headers: {
+                  authorization: `Bearer ${task.callbackToken}`,
+                  "content-type": "application/json",
+                },
+                body: JSON.stringify({ result }),
+              });
+              expect(stored.status).toBe(200);
+              // Stored as sent: the task holds exactly the parameters and the result that came in.
+              const item = await tables.doc.send(
+                new GetCommand({
+                  TableName: tables.names.conversations,
+                  Key: { conversationId: live(), sk: `task#${task.taskId}` },
+                  ConsistentRead: true,
+                }),
+              );
+              expect(canonical(item.Item?.params)).toBe(canonical(params));
+              expect(canonical(item.Item?.result)).toBe(canonical({ status: "succeeded", result }));
+            },
+          ),
+          { numRuns: RUNS.ANY_TASK_JSON },
+        );
+      },
+      timeLimitForRuns(RUNS.ANY_TASK_JSON, DYNAMODB_LOCAL_RUN_MS),
+    );
   });
 });
 

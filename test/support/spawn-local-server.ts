@@ -4,6 +4,22 @@ import { resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
+/**
+ * How long one start of the service may take until its ready line: npm, tsx compiling the
+ * server, and usually a Java start-up for DynamoDB Local, on a loaded 2-core machine.
+ */
+export const START_BUDGET_MS = 90_000;
+/** How long one stop may take: the HTTP server, then DynamoDB Local's JVM, exiting. */
+export const STOP_BUDGET_MS = 30_000;
+
+/**
+ * The time limit of a test (or hook) that starts the service `starts` times, stopping each: every
+ * start and stop within its own budget, plus `restMs` for the test's own requests. A test that
+ * starts Java three times gets three start-ups' worth, not the project's default.
+ */
+export const timeLimitForStarts = (starts: number, restMs = 30_000): number =>
+  starts * (START_BUDGET_MS + STOP_BUDGET_MS) + restMs;
+
 /** How to start the service: the README's `npm start`, or node with the tsx loader directly. */
 export type Launcher = "npm" | "node";
 
@@ -14,7 +30,7 @@ export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** @default "node" */
   readonly launcher?: Launcher;
-  /** @default 90 000 ms */
+  /** @default {@link START_BUDGET_MS} */
   readonly readyTimeoutMs?: number;
 }
 
@@ -109,7 +125,7 @@ export const spawnLocalServer = (options: SpawnOptions = {}): Promise<SpawnedSer
       void stop("SIGKILL").then((exit) =>
         fail(new Error(`the local server was not ready in time:\n${exit.stdout}\n${exit.stderr}`)),
       );
-    }, options.readyTimeoutMs ?? 90_000);
+    }, options.readyTimeoutMs ?? START_BUDGET_MS);
     const onData = () => {
       const url = /Local service ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1];
       if (!url) return;

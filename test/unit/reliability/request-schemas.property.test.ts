@@ -16,6 +16,7 @@ import { makeHandler as makeGetConversation } from "../../../functions/get-conve
 import { makeHandler as makeSignedUrl } from "../../../functions/get-signed-url/handler.js";
 import { makeHandler as makeList } from "../../../functions/list-conversations/handler.js";
 import { makeHandler as makePostCall } from "../../../functions/post-call-webhook/handler.js";
+import { IN_PROCESS_RUN_MS, timeLimitForRuns } from "../../support/budget.js";
 import { createDocClient } from "../../support/doc-client.js";
 import { apiEvent } from "../../support/events.js";
 import { fakeLiveTables } from "../../support/fake-live-table.js";
@@ -45,6 +46,8 @@ import {
  */
 
 const CONV = "conv-prop";
+/** Runs per property; each test's time limit follows from its count (see budget.ts). */
+const RUNS = { ANY_REQUEST: 250, ANY_ID: 500, ROUND_TRIP: 200 } as const;
 const WRITES = new Set(
   [PutCommand, UpdateCommand, TransactWriteCommand, BatchWriteCommand, DeleteCommand].map((c) => c.name),
 );
@@ -199,111 +202,126 @@ describe("request schemas under arbitrary input (fast-check, mocked DynamoDB)", 
     "list-conversations",
     "get-conversation",
   ]) {
-    it(`${name}: any body, path, query and credentials — never a 5xx; a rejection writes nothing`, async () => {
-      const route = routes[name];
-      if (!route) throw new Error(name);
-      await fc.assert(
-        fc.asyncProperty(
-          body,
-          credentials,
-          fc.array(pathValue, { minLength: route.params.length, maxLength: route.params.length }),
-          query,
-          fc.boolean(),
-          async (payload, headers, values, q, signIt) => {
-            resetTables();
-            const signed =
-              signIt && payload.body !== undefined && !payload.isBase64Encoded
-                ? { "elevenlabs-signature": signature(payload.body, Math.floor(T0 / 1000)) }
-                : {};
-            const pathParameters = Object.fromEntries(route.params.map((p, i) => [p, values[i] ?? ""]));
-            const event = apiEvent({
-              method: route.method,
-              path: route.path,
-              pathParameters,
-              query: q,
-              headers: Object.fromEntries(
-                Object.entries({ ...headers, ...signed }).filter(
-                  (e): e is [string, string] => e[1] !== undefined,
+    it(
+      `${name}: any body, path, query and credentials — never a 5xx; a rejection writes nothing`,
+      async () => {
+        const route = routes[name];
+        if (!route) throw new Error(name);
+        await fc.assert(
+          fc.asyncProperty(
+            body,
+            credentials,
+            fc.array(pathValue, { minLength: route.params.length, maxLength: route.params.length }),
+            query,
+            fc.boolean(),
+            async (payload, headers, values, q, signIt) => {
+              resetTables();
+              const signed =
+                signIt && payload.body !== undefined && !payload.isBase64Encoded
+                  ? { "elevenlabs-signature": signature(payload.body, Math.floor(T0 / 1000)) }
+                  : {};
+              const pathParameters = Object.fromEntries(route.params.map((p, i) => [p, values[i] ?? ""]));
+              const event = apiEvent({
+                method: route.method,
+                path: route.path,
+                pathParameters,
+                query: q,
+                headers: Object.fromEntries(
+                  Object.entries({ ...headers, ...signed }).filter(
+                    (e): e is [string, string] => e[1] !== undefined,
+                  ),
                 ),
-              ),
-              ...(payload.body === undefined ? {} : { body: payload.body }),
-              isBase64Encoded: payload.isBase64Encoded,
-            });
-            checkAnswer(await route.handler(event));
-          },
-        ),
-        { numRuns: 250 },
-      );
-    });
+                ...(payload.body === undefined ? {} : { body: payload.body }),
+                isBase64Encoded: payload.isBase64Encoded,
+              });
+              checkAnswer(await route.handler(event));
+            },
+          ),
+          { numRuns: RUNS.ANY_REQUEST },
+        );
+      },
+      timeLimitForRuns(RUNS.ANY_REQUEST, IN_PROCESS_RUN_MS),
+    );
   }
 
-  it("any string as an id: valid per /^[A-Za-z0-9_-]{1,128}$/, or a 400 that reads and writes nothing", async () => {
-    const route = routes["get-session"];
-    if (!route) throw new Error("get-session");
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(ID_PATTERN)), async (id) => {
-        resetTables();
-        const response = await route.handler(
-          apiEvent({
-            method: "GET",
-            path: "/conversations/{conversationId}/session",
-            pathParameters: { conversationId: id },
-            headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-          }),
-        );
-        if (ID_PATTERN.test(id)) {
-          expect(response.statusCode).not.toBe(400);
-        } else {
-          expect(response.statusCode).toBe(400);
-          expect(ddb.calls()).toHaveLength(0);
-        }
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it("a valid register body round-trips: what was registered is what is answered", async () => {
-    const route = routes["register-session"];
-    if (!route) throw new Error("register-session");
-    await fc.assert(
-      fc.asyncProperty(
-        fc.stringMatching(ID_PATTERN),
-        fc.record(
-          {
-            agentId: fc.stringMatching(ID_PATTERN),
-            notifyUrl: fc.webUrl({ validSchemes: ["https"] }).filter((u) => u.length <= 2048),
-            metadata: fc.dictionary(
-              // "__proto__" is a known quirk, pinned by its own test below.
-              fc.string({ minLength: 1, maxLength: 20 }).filter((k) => k !== "__proto__"),
-              fc.oneof(fc.string({ maxLength: 40 }), fc.integer(), fc.boolean()),
-              { maxKeys: 5 },
-            ),
+  it(
+    "any string as an id: valid per /^[A-Za-z0-9_-]{1,128}$/, or a 400 that reads and writes nothing",
+    async () => {
+      const route = routes["get-session"];
+      if (!route) throw new Error("get-session");
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(ID_PATTERN)),
+          async (id) => {
+            resetTables();
+            const response = await route.handler(
+              apiEvent({
+                method: "GET",
+                path: "/conversations/{conversationId}/session",
+                pathParameters: { conversationId: id },
+                headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+              }),
+            );
+            if (ID_PATTERN.test(id)) {
+              expect(response.statusCode).not.toBe(400);
+            } else {
+              expect(response.statusCode).toBe(400);
+              expect(ddb.calls()).toHaveLength(0);
+            }
           },
-          { requiredKeys: [] },
         ),
-        async (id, input) => {
-          resetTables();
-          const response = await route.handler(
-            apiEvent({
-              method: "POST",
-              path: "/conversations/{conversationId}/session",
-              pathParameters: { conversationId: id },
-              headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-              body: input,
-            }),
-          );
-          expect(response.statusCode, response.body).toBe(201);
-          const answered = JSON.parse(response.body) as Record<string, unknown>;
-          expect(answered.conversationId).toBe(id);
-          if (input.agentId) expect(answered.agentId).toBe(input.agentId);
-          if (input.notifyUrl) expect(answered.notifyUrl).toBe(input.notifyUrl);
-          if (input.metadata && Object.keys(input.metadata).length > 0)
-            expect(answered.metadata).toEqual(input.metadata);
-        },
-      ),
-      { numRuns: 200 },
-    );
-  });
+        { numRuns: RUNS.ANY_ID },
+      );
+    },
+    timeLimitForRuns(RUNS.ANY_ID, IN_PROCESS_RUN_MS),
+  );
+
+  it(
+    "a valid register body round-trips: what was registered is what is answered",
+    async () => {
+      const route = routes["register-session"];
+      if (!route) throw new Error("register-session");
+      await fc.assert(
+        fc.asyncProperty(
+          fc.stringMatching(ID_PATTERN),
+          fc.record(
+            {
+              agentId: fc.stringMatching(ID_PATTERN),
+              notifyUrl: fc.webUrl({ validSchemes: ["https"] }).filter((u) => u.length <= 2048),
+              metadata: fc.dictionary(
+                // "__proto__" is a known quirk, pinned by its own test below.
+                fc.string({ minLength: 1, maxLength: 20 }).filter((k) => k !== "__proto__"),
+                fc.oneof(fc.string({ maxLength: 40 }), fc.integer(), fc.boolean()),
+                { maxKeys: 5 },
+              ),
+            },
+            { requiredKeys: [] },
+          ),
+          async (id, input) => {
+            resetTables();
+            const response = await route.handler(
+              apiEvent({
+                method: "POST",
+                path: "/conversations/{conversationId}/session",
+                pathParameters: { conversationId: id },
+                headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+                body: input,
+              }),
+            );
+            expect(response.statusCode, response.body).toBe(201);
+            const answered = JSON.parse(response.body) as Record<string, unknown>;
+            expect(answered.conversationId).toBe(id);
+            if (input.agentId) expect(answered.agentId).toBe(input.agentId);
+            if (input.notifyUrl) expect(answered.notifyUrl).toBe(input.notifyUrl);
+            if (input.metadata && Object.keys(input.metadata).length > 0)
+              expect(answered.metadata).toEqual(input.metadata);
+          },
+        ),
+        { numRuns: RUNS.ROUND_TRIP },
+      );
+    },
+    timeLimitForRuns(RUNS.ROUND_TRIP, IN_PROCESS_RUN_MS),
+  );
 
   // KNOWN QUIRK (expected to fail until fixed): zod rebuilds records by assignment, so a key named
   // "__proto__" sets the new object's prototype instead of becoming a key, and is silently dropped.
