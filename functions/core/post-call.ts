@@ -1,6 +1,7 @@
 import * as z from "zod/mini";
 import type { Clock } from "./clock.js";
-import type { ConversationStore, MessageInput } from "./conversation-store.js";
+import type { MessageInput } from "./conversation-items.js";
+import type { ConversationStore } from "./conversation-store.js";
 import { ServiceUnavailableError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { ID_PATTERN } from "./ids.js";

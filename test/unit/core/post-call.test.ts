@@ -1,11 +1,8 @@
 import { BatchWriteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import {
-  ConversationStore,
-  type MessageInput,
-  messageSortKey,
-} from "../../../functions/core/conversation-store.js";
+import { type MessageInput, messageSortKey } from "../../../functions/core/conversation-items.js";
+import { ConversationStore } from "../../../functions/core/conversation-store.js";
 import {
   interpretPostCallEvent,
   type PostCallEvent,
