@@ -6,14 +6,14 @@ import {
   PutCommand,
   type PutCommandInput,
 } from "@aws-sdk/lib-dynamodb";
-import * as z from "zod/mini";
 import { type Clock, systemClock } from "./clock.js";
 import type { LastSession, Message } from "./conversation-items.js";
 import type { ConversationStore } from "./conversation-store.js";
 import { type FailedCheck, mapTransientErrors, type TransactItem, transactWrite } from "./dynamo.js";
-import { assertValidId, ID_PATTERN } from "./ids.js";
+import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
+import { sessionInputSchema } from "./session-input.js";
 import { SESSIONS_TABLE } from "./table-schema.js";
 import { parseWith } from "./validation.js";
 
@@ -90,27 +90,6 @@ export interface SessionStoreOptions {
   /** @default the service's Powertools Logger */
   readonly logger?: AppLogger;
 }
-
-const METADATA_MAX_BYTES = 2048;
-
-const sessionInputSchema = z.strictObject({
-  agentId: z.optional(z.string().check(z.regex(ID_PATTERN))),
-  notifyUrl: z.optional(z.url({ protocol: /^https?$/ }).check(z.maxLength(2048))),
-  metadata: z.optional(
-    z
-      .record(
-        z.string().check(z.maxLength(64)),
-        z.union([z.string().check(z.maxLength(512)), z.number(), z.boolean()]),
-      )
-      .check(
-        z.refine((m) => Object.keys(m).length <= 20, "must have at most 20 keys"),
-        z.refine(
-          (m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES,
-          `must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
-        ),
-      ),
-  ),
-});
 
 // ---------------------------------------------------------------------------------------------
 // The expiry rule. Pure functions of their inputs and `now`: this file is the only place that
