@@ -16,7 +16,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { hashToken } from "../functions/core/auth.js";
-import { META_SK, messageSortKey, taskSortKey } from "../functions/core/conversation-store.js";
+import { META_SK, messageSortKey, taskSortKey } from "../functions/core/conversation-items.js";
 import { createDependencies, DYNAMO_CLIENT_SETTINGS } from "../functions/core/dependencies.js";
 import type { Notifier } from "../functions/core/notifier.js";
 import { CONVERSATIONS_TABLE } from "../functions/core/table-schema.js";
@@ -259,7 +259,7 @@ export const openLatencyBench = async (options: LatencyOptions) => {
     if (failures.length > 0) {
       throw new Error(`The handler did not deliver ${failures.length} callbacks, e.g. ${failures[0]}`);
     }
-    const check = await deps.conversations.getTask(sides.raw, taskId("raw", total - 1));
+    const check = await deps.tasks.getTask(sides.raw, taskId("raw", total - 1));
     if (check?.outcome !== "delivered") throw new Error("The raw path did not record its last result");
 
     const o = summarize(times.a);

@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
-import { startLocalServer } from "../local/server.js";
+import { startLocalServer } from "../local/local-service.js";
 
 const bounded = (name: string, fallback: number, max: number): number => {
   const value = Number(process.env[name] ?? fallback);

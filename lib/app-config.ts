@@ -1,7 +1,7 @@
 import { RemovalPolicy } from "aws-cdk-lib";
 import type { Node } from "constructs";
 import type { SecretName } from "../functions/core/routes.js";
-import { SECRET_ENV } from "../functions/core/secrets.js";
+import { SECRET_ENV } from "../functions/core/secret-env.js";
 
 /** Deployment settings read from CDK context (`cdk.json` or `-c key=value`). */
 export interface AppConfig {
@@ -26,6 +26,18 @@ export interface AppConfig {
   /** Existing Secrets Manager secrets to use instead of creating them (`<secretName>Arn`, complete ARNs). */
   readonly existingSecretArns: Readonly<Partial<Record<SecretName, string>>>;
 }
+
+/**
+ * Every deployment default, written once: `readAppConfig` applies them and the constructs take
+ * the values it read. (The sessions table's removal policy defaults by stage: retain in prod.)
+ */
+export const APP_DEFAULTS = {
+  stage: "dev",
+  apiRateLimit: 50,
+  apiBurstLimit: 100,
+  callbackAfterExpiryAlarmThreshold: 20,
+  logLevel: "INFO",
+} as const;
 
 /** Levels Powertools Logger understands. */
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -58,7 +70,7 @@ export const readAppConfig = (node: Node): AppConfig => {
     return value;
   };
 
-  const stage = text("stage") ?? "dev";
+  const stage = text("stage") ?? APP_DEFAULTS.stage;
   if (!STAGE_PATTERN.test(stage)) {
     throw new Error(`Context "stage" must match ${STAGE_PATTERN} (got "${stage}").`);
   }
@@ -75,7 +87,7 @@ export const readAppConfig = (node: Node): AppConfig => {
   if (alarmEmail !== undefined && !EMAIL_PATTERN.test(alarmEmail)) {
     throw new Error(`Context "alarmEmail" must be an e-mail address (got "${alarmEmail}").`);
   }
-  const logLevel = (text("logLevel") ?? "INFO").toUpperCase() as LogLevel;
+  const logLevel = (text("logLevel") ?? APP_DEFAULTS.logLevel).toUpperCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new Error(`Context "logLevel" must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}").`);
   }
@@ -96,8 +108,8 @@ export const readAppConfig = (node: Node): AppConfig => {
     existingSecretArns[name] = arn;
   }
 
-  const apiRateLimit = wholeNumber("apiRateLimit", 50, 1, 10_000) as number;
-  const apiBurstLimit = wholeNumber("apiBurstLimit", 100, 1, 5_000) as number;
+  const apiRateLimit = wholeNumber("apiRateLimit", APP_DEFAULTS.apiRateLimit, 1, 10_000) as number;
+  const apiBurstLimit = wholeNumber("apiBurstLimit", APP_DEFAULTS.apiBurstLimit, 1, 5_000) as number;
   const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
   return {
     stage,
@@ -106,7 +118,7 @@ export const readAppConfig = (node: Node): AppConfig => {
     apiBurstLimit,
     callbackAfterExpiryAlarmThreshold: wholeNumber(
       "callbackAfterExpiryAlarmThreshold",
-      20,
+      APP_DEFAULTS.callbackAfterExpiryAlarmThreshold,
       0,
       1_000_000,
     ) as number,

@@ -12,17 +12,7 @@ export const createApp = (props: AppProps = {}): { app: App; stack: SessionsStac
   const app = new App(props);
   const config = readAppConfig(app.node);
   const stack = new SessionsStack(app, `ElevenlabsSessions-${config.stage}`, {
-    stage: config.stage,
-    sessionsRemovalPolicy: config.sessionsRemovalPolicy,
-    apiRateLimit: config.apiRateLimit,
-    apiBurstLimit: config.apiBurstLimit,
-    callbackAfterExpiryAlarmThreshold: config.callbackAfterExpiryAlarmThreshold,
-    logLevel: config.logLevel,
-    existingSecretArns: config.existingSecretArns,
-    ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
-    ...(config.alarmEmail !== undefined ? { alarmEmail: config.alarmEmail } : {}),
-    ...(config.reservedConcurrency !== undefined ? { reservedConcurrency: config.reservedConcurrency } : {}),
-    ...(config.sessionTtlMs !== undefined ? { sessionTtlMs: config.sessionTtlMs } : {}),
+    config,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   // CloudFormation accepts Tags on a dashboard but cfn-lint's schema does not know them yet; CI runs

@@ -1,6 +1,6 @@
 import { RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
-import type { SecretName } from "../functions/core/routes.js";
+import type { AppConfig } from "./app-config.js";
 import { Api } from "./constructs/api.js";
 import { Observability } from "./constructs/observability.js";
 import { ServiceSecrets } from "./constructs/secrets.js";
@@ -9,58 +9,8 @@ import { TaskQueues } from "./constructs/task-queues.js";
 
 /** Properties of {@link SessionsStack}. */
 export interface SessionsStackProps extends StackProps {
-  /** Deployment stage name (`dev`, `prod`, ...). */
-  readonly stage: string;
-  /**
-   * Removal behaviour of the sessions table.
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly sessionsRemovalPolicy?: RemovalPolicy;
-  /**
-   * Steady-state requests per second of the API.
-   * @default 50
-   */
-  readonly apiRateLimit?: number;
-  /**
-   * Burst capacity of the API.
-   * @default 100
-   */
-  readonly apiBurstLimit?: number;
-  /**
-   * Public base URL behind a custom domain, used for task callback URLs.
-   * @default - the API's execute-api URL
-   */
-  readonly publicBaseUrl?: string;
-  /**
-   * Late callbacks per 5 minutes above which the CallbackAfterExpiry alarm fires.
-   * @default 20
-   */
-  readonly callbackAfterExpiryAlarmThreshold?: number;
-  /**
-   * E-mail subscribed to the alarm topic.
-   * @default - none
-   */
-  readonly alarmEmail?: string;
-  /**
-   * Reserved concurrency of every function.
-   * @default - unreserved
-   */
-  readonly reservedConcurrency?: number;
-  /**
-   * Session length override, demo stages only.
-   * @default - 600 000 ms
-   */
-  readonly sessionTtlMs?: number;
-  /**
-   * Powertools log level.
-   * @default "INFO"
-   */
-  readonly logLevel?: string;
-  /**
-   * Existing secrets (complete ARNs) to use instead of creating them.
-   * @default - all secrets are created
-   */
-  readonly existingSecretArns?: Readonly<Partial<Record<SecretName, string>>>;
+  /** The validated deployment settings, defaults applied (`readAppConfig`): the one home of every default. */
+  readonly config: AppConfig;
 }
 
 /** The whole service: tables, secrets, queues, the API with its functions, alarms. */
@@ -73,14 +23,12 @@ export class SessionsStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
-    const { stage } = props;
-    this.tables = new Tables(this, "Tables", {
-      stage,
-      sessionsRemovalPolicy: props.sessionsRemovalPolicy ?? RemovalPolicy.DESTROY,
-    });
+    const { config } = props;
+    const { stage } = config;
+    this.tables = new Tables(this, "Tables", { stage, sessionsRemovalPolicy: config.sessionsRemovalPolicy });
     this.secrets = new ServiceSecrets(this, "Secrets", {
       stage,
-      ...(props.existingSecretArns ? { existingSecretArns: props.existingSecretArns } : {}),
+      existingSecretArns: config.existingSecretArns,
     });
     this.queues = new TaskQueues(this, "Queues", { stage });
     this.api = new Api(this, "Api", {
@@ -88,15 +36,15 @@ export class SessionsStack extends Stack {
       tables: this.tables,
       secrets: this.secrets,
       queues: this.queues,
+      rateLimit: config.apiRateLimit,
+      burstLimit: config.apiBurstLimit,
+      logLevel: config.logLevel,
       // Logs of a production stage outlive the stack; dev stages clean up after themselves.
       logRemovalPolicy: stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       ...optional({
-        rateLimit: props.apiRateLimit,
-        burstLimit: props.apiBurstLimit,
-        publicBaseUrl: props.publicBaseUrl,
-        logLevel: props.logLevel,
-        reservedConcurrency: props.reservedConcurrency,
-        sessionTtlMs: props.sessionTtlMs,
+        publicBaseUrl: config.publicBaseUrl,
+        reservedConcurrency: config.reservedConcurrency,
+        sessionTtlMs: config.sessionTtlMs,
       }),
     });
     this.observability = new Observability(this, "Observability", {
@@ -104,10 +52,8 @@ export class SessionsStack extends Stack {
       api: this.api,
       tables: this.tables,
       queues: this.queues,
-      ...optional({
-        callbackAfterExpiryThreshold: props.callbackAfterExpiryAlarmThreshold,
-        alarmEmail: props.alarmEmail,
-      }),
+      callbackAfterExpiryThreshold: config.callbackAfterExpiryAlarmThreshold,
+      ...optional({ alarmEmail: config.alarmEmail }),
     });
   }
 }

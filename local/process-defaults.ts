@@ -1,5 +1,6 @@
 /**
- * Process-wide defaults for running the handlers locally. `local/server.ts` imports this module
+ * Process-wide defaults for running the handlers locally. `local/local-service.ts` (and the CLI,
+ * `local/server.ts`) import this module
  * first: ES modules evaluate in import order, so these are set before `functions/core/powertools.ts`
  * creates its Metrics (which reads POWERTOOLS_METRICS_DISABLED once, when it is created).
  */

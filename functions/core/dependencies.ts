@@ -8,6 +8,7 @@ import type { HttpDeps } from "./handler.js";
 import { logger, metrics } from "./powertools.js";
 import { createSecrets, type SecretFetcher, type Secrets } from "./secrets.js";
 import { SessionStore } from "./session-store.js";
+import { TaskStore } from "./task-store.js";
 
 /** Everything the handlers share. Built once per container, outside the handler. */
 export interface Dependencies extends HttpDeps {
@@ -16,6 +17,7 @@ export interface Dependencies extends HttpDeps {
   readonly doc: DynamoDBDocumentClient;
   readonly sessions: SessionStore;
   readonly conversations: ConversationStore;
+  readonly tasks: TaskStore;
   readonly secrets: Secrets;
 }
 
@@ -75,6 +77,7 @@ export const createDependencies = (
     now,
     logger: log,
   });
+  const tasks = new TaskStore({ client: doc, tableName: config.conversationsTable, now });
   const sessions = new SessionStore({
     client: doc,
     tableName: config.sessionsTable,
@@ -89,6 +92,7 @@ export const createDependencies = (
     doc,
     sessions,
     conversations,
+    tasks,
     logger: log,
     metrics: overrides.metrics ?? metrics,
     secrets: createSecrets(env, overrides.secretFetcher ?? secretsExtensionFetcher(env)),

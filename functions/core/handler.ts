@@ -2,13 +2,19 @@ import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { requireBearer, requireToolSecret } from "./auth.js";
 import { AppError, ServiceUnavailableError } from "./errors.js";
 import { errorResponse, type HttpRequest, type HttpResponse, readRequest } from "./http.js";
+import { type Outcome, respond } from "./outcomes.js";
 import { type AppLogger, type AppMetrics, countOutcome } from "./powertools.js";
-import { routeNamed } from "./routes.js";
+import { type RouteName, routeNamed } from "./routes.js";
 import type { Secrets } from "./secrets.js";
 
 /** What every HTTP handler needs besides its own use case. */
 export interface HttpDeps {
-  readonly logger: AppLogger & { appendKeys?(keys: Record<string, unknown>): void; resetKeys?(): void };
+  readonly logger: AppLogger & {
+    appendKeys?(keys: Record<string, unknown>): void;
+    resetKeys?(): void;
+    /** Powertools: cold_start, function_request_id, function_name, ... on every line of the invocation. */
+    addContext?(context: Context): void;
+  };
   readonly metrics: AppMetrics & { publishStoredMetrics?(): void };
   readonly secrets: Secrets;
 }
@@ -16,26 +22,30 @@ export interface HttpDeps {
 export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResponse>;
 
 /**
- * The adapter shared by every route: reads the event (body limit), checks the credentials the
- * route table declares, runs the route's use case, and maps every error to the design's JSON
- * body. Never throws, never sends a stack trace; metrics are flushed after each invocation.
+ * The adapter shared by every route: reads the event (body limit), checks the `service` and
+ * `tool` credentials the route table declares (the `task` token and the `signature` need the
+ * stored task or the raw body, so their use cases check them), runs the route's use case and
+ * answers its outcome (one log line, one metric, the response), and maps every error to the
+ * design's JSON body. Never throws, never sends a stack trace; metrics are flushed after each
+ * invocation.
  */
 export const createHttpHandler = (
-  routeName: string,
+  routeName: RouteName,
   deps: HttpDeps,
-  handle: (request: HttpRequest) => Promise<HttpResponse>,
+  useCase: (request: HttpRequest) => Promise<Outcome>,
 ): LambdaHttpHandler => {
   // Resolved once, when the handler is built at cold start: a wiring typo fails the import, not a request.
   const route = routeNamed(routeName);
   return async (event, context) => {
     const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? "local";
     deps.logger.resetKeys?.();
+    if (context) deps.logger.addContext?.(context);
     deps.logger.appendKeys?.({ route: routeName, requestId });
     try {
       const request = readRequest(event, route.maxBodyBytes);
       if (route.auth === "service") requireBearer(request.headers, await deps.secrets.get("serviceToken"));
       if (route.auth === "tool") requireToolSecret(request.headers, await deps.secrets.get("toolSecret"));
-      return await handle(request);
+      return respond(await useCase(request), deps.logger, deps.metrics);
     } catch (error) {
       countOutcome(
         deps.metrics,

@@ -1,30 +1,16 @@
 import type { Clock } from "./clock.js";
-import type { ConversationStore, LastSession, Message, TaskRecord } from "./conversation-store.js";
+import type { TaskRecord } from "./conversation-items.js";
+import type { ConversationStore } from "./conversation-store.js";
 import { ValidationError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
-import { isActiveAt } from "./session-store.js";
+import { sessionWindows } from "./session-store.js";
 
 /** What the history routes need. */
 export interface HistoryDeps {
   readonly conversations: ConversationStore;
   readonly now: Clock;
-}
-
-/** One registration of a session and how its window ended. */
-export interface SessionWindow {
-  readonly sessionId: string;
-  readonly createdAt: string;
-  /** The nominal end of the window (`createdAt + ttl`). */
-  readonly expiresAt: string;
-  /**
-   * `active`, or how it ended: `expired` (its window ran out), `replaced` (a new registration
-   * started a new window first) or `deleted` (ended early by a delete).
-   */
-  readonly status: "active" | "expired" | "replaced" | "deleted";
-  /** When it actually ended; absent while active. */
-  readonly endedAt?: string;
 }
 
 /** `limit` (1–100) and the opaque `cursor` of the previous page. */
@@ -108,49 +94,3 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
 
 /** A task as the history shows it: everything but the hash of its callback token. */
 const publicTask = ({ tokenHash: _hidden, ...task }: TaskRecord): Omit<TaskRecord, "tokenHash"> => task;
-
-interface Registration {
-  readonly sessionId: string;
-  readonly createdAtMs: number;
-  readonly expiresAtMs: number;
-}
-
-/**
- * Every session window of a conversation, oldest first, from its `session_registered` lines and
- * the meta's `lastSession` (which also knows an early end). A window ends at the first of: its
- * expiry, the next registration (a refresh starts a new window), or its deletion.
- */
-export const sessionWindows = (
-  registrations: readonly Message[],
-  lastSession: LastSession | undefined,
-  nowMs: number,
-): SessionWindow[] => {
-  const byId = new Map<string, Registration>();
-  for (const message of registrations) {
-    const expiresAtMs = Date.parse(String(message.data?.expiresAt));
-    if (Number.isFinite(expiresAtMs))
-      byId.set(message.id, { sessionId: message.id, createdAtMs: message.atMs, expiresAtMs });
-  }
-  if (lastSession && !byId.has(lastSession.sessionId)) byId.set(lastSession.sessionId, lastSession);
-  const ordered = [...byId.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
-  return ordered.map((window, index) => {
-    const next = ordered[index + 1];
-    const ends: { atMs: number; status: SessionWindow["status"] }[] = [
-      { atMs: window.expiresAtMs, status: "expired" },
-    ];
-    if (next) ends.push({ atMs: next.createdAtMs, status: "replaced" });
-    if (lastSession?.sessionId === window.sessionId && lastSession.endedAtMs !== undefined) {
-      ends.push({ atMs: lastSession.endedAtMs, status: "deleted" });
-    }
-    const end = ends.reduce((first, e) => (e.atMs < first.atMs ? e : first));
-    const base = {
-      sessionId: window.sessionId,
-      createdAt: new Date(window.createdAtMs).toISOString(),
-      expiresAt: new Date(window.expiresAtMs).toISOString(),
-    };
-    // The one expiry rule (active iff now < end) lives in the session store.
-    return isActiveAt(end.atMs, nowMs)
-      ? { ...base, status: "active" }
-      : { ...base, status: end.status, endedAt: new Date(end.atMs).toISOString() };
-  });
-};

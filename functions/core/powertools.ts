@@ -1,10 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-
-/** Service name on every log line and metric (overridable with POWERTOOLS_SERVICE_NAME). */
-export const SERVICE_NAME = "elevenlabs-agent-sessions";
-/** CloudWatch namespace of every metric; the CDK alarms use the same constant. */
-export const METRICS_NAMESPACE = "ElevenlabsAgentSessions";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "./service-names.js";
 
 /**
  * The one Logger of the service: JSON, one line per outcome. Messages are constant

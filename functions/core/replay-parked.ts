@@ -2,7 +2,7 @@ import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { PARKING_FILE, type ParkedEvent, parseParkedLines, readParkedFile } from "./parking.js";
-import { type PostCallStoreDeps, type ReplayResult, replayParked } from "./post-call.js";
+import { type PostCallStoreDeps, type ReplayResult, replayParked } from "./post-call-api.js";
 
 /** Totals of one replay run, printed by `npm run replay-parked`. */
 export interface ReplaySummary {

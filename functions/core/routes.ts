@@ -3,15 +3,21 @@
  * with it, so the two cannot drift. Data only (no runtime imports): `lib/` reads it at synth.
  */
 
-/** How a route authenticates its caller. */
+/** How a route authenticates its caller. The adapter (`handler.ts`) checks `service` and `tool`. */
 export type RouteAuth =
   /** `Authorization: Bearer <service token>`: the app and ops. */
   | "service"
   /** The secret header configured on the ElevenLabs server tool. */
   | "tool"
-  /** The per-task bearer token handed to the task runner (only its hash is stored). */
+  /**
+   * The per-task bearer token handed to the task runner (only its hash is stored). Checked by the
+   * use case (`task-result-api.ts`), which must read the task to know the hash.
+   */
   | "task"
-  /** `ElevenLabs-Signature` HMAC over the raw body. */
+  /**
+   * `ElevenLabs-Signature` HMAC over the raw body. Checked by the use case (`post-call-api.ts`),
+   * which needs the exact raw body and its own replay window.
+   */
   | "signature";
 
 /** Secrets a function may read; each maps to one Secrets Manager secret in AWS and one env var locally. */
@@ -51,7 +57,7 @@ export interface Route {
 
 const KB = 1024;
 
-export const ROUTES: readonly Route[] = [
+const ROUTE_TABLE = [
   {
     method: "POST",
     path: "/conversations/{conversationId}/session",
@@ -137,11 +143,17 @@ export const ROUTES: readonly Route[] = [
     access: { conversations: "read", secrets: ["serviceToken"] },
     description: "A conversation's history: meta, messages in order, tasks with outcomes",
   },
-];
+] as const satisfies readonly Route[];
+
+/** Every route's name: a compile-time union, so a misspelled name in `createHttpHandler` fails `tsc`. */
+export type RouteName = (typeof ROUTE_TABLE)[number]["name"];
+
+/** The route table, each route with its optional fields visible and its name from the union. */
+export const ROUTES: readonly (Route & { readonly name: RouteName })[] = ROUTE_TABLE;
 
 /** The route of a function by name; throws on a typo so wiring mistakes fail at start. */
 export const routeNamed = (name: string): Route => {
-  const route = ROUTES.find((r) => r.name === name);
+  const route: Route | undefined = ROUTES.find((r) => r.name === name);
   if (!route) throw new Error(`No route is named ${name}`);
   return route;
 };

@@ -1,18 +1,10 @@
 import type { SecretName } from "./routes.js";
+import { SECRET_ENV } from "./secret-env.js";
 
 /** Reads a secret by name. Values are cached per container and never logged. */
 export interface Secrets {
   get(name: SecretName): Promise<string>;
 }
-
-/** Environment variable holding each secret's value locally (and its ARN, with `_ARN`, in AWS). */
-export const SECRET_ENV: Readonly<Record<SecretName, string>> = {
-  serviceToken: "SERVICE_TOKEN",
-  toolSecret: "TOOL_SECRET",
-  webhookSecret: "WEBHOOK_SECRET",
-  elevenlabsApiKey: "ELEVENLABS_API_KEY",
-  notifySigningSecret: "NOTIFY_SIGNING_SECRET",
-};
 
 /** Fetches a secret value from a remote store (Secrets Manager in AWS). */
 export type SecretFetcher = (secretId: string) => Promise<string | undefined>;

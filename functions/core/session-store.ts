@@ -6,13 +6,14 @@ import {
   PutCommand,
   type PutCommandInput,
 } from "@aws-sdk/lib-dynamodb";
-import * as z from "zod/mini";
 import { type Clock, systemClock } from "./clock.js";
-import type { ConversationStore, LastSession } from "./conversation-store.js";
-import { guard, type TransactItem, transactWrite } from "./dynamo.js";
-import { assertValidId, ID_PATTERN } from "./ids.js";
+import type { LastSession, Message } from "./conversation-items.js";
+import type { ConversationStore } from "./conversation-store.js";
+import { type FailedCheck, mapTransientErrors, type TransactItem, transactWrite } from "./dynamo.js";
+import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
+import { sessionInputSchema } from "./session-input.js";
 import { SESSIONS_TABLE } from "./table-schema.js";
 import { parseWith } from "./validation.js";
 
@@ -56,6 +57,26 @@ export type SessionLookup =
     }
   | { readonly status: "missing" };
 
+/** Why a session is not live at an instant: its window ended (when, and how long before), or none is known. */
+export type InactiveSession =
+  | { readonly status: "expired"; readonly expiredAt: string; readonly expiredForMs: number }
+  | { readonly status: "missing" };
+
+/** One registration of a session and how its window ended. */
+export interface SessionWindow {
+  readonly sessionId: string;
+  readonly createdAt: string;
+  /** The nominal end of the window (`createdAt + ttl`). */
+  readonly expiresAt: string;
+  /**
+   * `active`, or how it ended: `expired` (its window ran out), `replaced` (a new registration
+   * started a new window first) or `deleted` (ended early by a delete).
+   */
+  readonly status: "active" | "expired" | "replaced" | "deleted";
+  /** When it actually ended; absent while active. */
+  readonly endedAt?: string;
+}
+
 /** Options of {@link SessionStore}. */
 export interface SessionStoreOptions {
   readonly client: DynamoDBDocumentClient;
@@ -69,27 +90,6 @@ export interface SessionStoreOptions {
   /** @default the service's Powertools Logger */
   readonly logger?: AppLogger;
 }
-
-const METADATA_MAX_BYTES = 2048;
-
-const sessionInputSchema = z.strictObject({
-  agentId: z.optional(z.string().check(z.regex(ID_PATTERN))),
-  notifyUrl: z.optional(z.url({ protocol: /^https?$/ }).check(z.maxLength(2048))),
-  metadata: z.optional(
-    z
-      .record(
-        z.string().check(z.maxLength(64)),
-        z.union([z.string().check(z.maxLength(512)), z.number(), z.boolean()]),
-      )
-      .check(
-        z.refine((m) => Object.keys(m).length <= 20, "must have at most 20 keys"),
-        z.refine(
-          (m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES,
-          `must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
-        ),
-      ),
-  ),
-});
 
 // ---------------------------------------------------------------------------------------------
 // The expiry rule. Pure functions of their inputs and `now`: this file is the only place that
@@ -115,6 +115,51 @@ export const classify = (session: Session, nowMs: number, endedAtMs?: number): S
   const end = Math.min(session.expiresAtMs, endedAtMs ?? Number.POSITIVE_INFINITY);
   if (isActiveAt(end, nowMs)) return { status: "active", session, remainingMs: end - nowMs };
   return { status: "expired", session, expiredAt: new Date(end).toISOString(), expiredForMs: nowMs - end };
+};
+
+interface Registration {
+  readonly sessionId: string;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+}
+
+/**
+ * Every session window of a conversation, oldest first, from its `session_registered` lines and
+ * the meta's `lastSession` (which also knows an early end). A window ends at the first of: its
+ * expiry, the next registration (a refresh starts a new window), or its deletion.
+ */
+export const sessionWindows = (
+  registrations: readonly Message[],
+  lastSession: LastSession | undefined,
+  nowMs: number,
+): SessionWindow[] => {
+  const byId = new Map<string, Registration>();
+  for (const message of registrations) {
+    const expiresAtMs = Date.parse(String(message.data?.expiresAt));
+    if (Number.isFinite(expiresAtMs))
+      byId.set(message.id, { sessionId: message.id, createdAtMs: message.atMs, expiresAtMs });
+  }
+  if (lastSession && !byId.has(lastSession.sessionId)) byId.set(lastSession.sessionId, lastSession);
+  const ordered = [...byId.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
+  return ordered.map((window, index) => {
+    const next = ordered[index + 1];
+    const ends: { atMs: number; status: SessionWindow["status"] }[] = [
+      { atMs: window.expiresAtMs, status: "expired" },
+    ];
+    if (next) ends.push({ atMs: next.createdAtMs, status: "replaced" });
+    if (lastSession?.sessionId === window.sessionId && lastSession.endedAtMs !== undefined) {
+      ends.push({ atMs: lastSession.endedAtMs, status: "deleted" });
+    }
+    const end = ends.reduce((first, e) => (e.atMs < first.atMs ? e : first));
+    const base = {
+      sessionId: window.sessionId,
+      createdAt: new Date(window.createdAtMs).toISOString(),
+      expiresAt: new Date(window.expiresAtMs).toISOString(),
+    };
+    return isActiveAt(end.atMs, nowMs)
+      ? { ...base, status: "active" }
+      : { ...base, status: end.status, endedAt: new Date(end.atMs).toISOString() };
+  });
 };
 
 /**
@@ -218,7 +263,7 @@ export class SessionStore {
   /** Ends a session now. History is untouched except that its meta notes the early end. */
   async delete(conversationId: string): Promise<void> {
     assertValidId(conversationId);
-    const output = await guard(() =>
+    const output = await mapTransientErrors(() =>
       this.client.send(
         new DeleteCommand({ TableName: this.tableName, Key: { conversationId }, ReturnValues: "ALL_OLD" }),
       ),
@@ -227,7 +272,7 @@ export class SessionStore {
     if (!old) return;
     const nowMs = this.now();
     if (this.conversations && isActiveAt(old.expiresAtMs, nowMs)) {
-      await guard(
+      await mapTransientErrors(
         () => this.conversations?.markSessionEnded(conversationId, old.sessionId, nowMs) ?? Promise.resolve(),
       );
     }
@@ -251,9 +296,38 @@ export class SessionStore {
     };
   }
 
+  /**
+   * Why the session is not live at `atMs`, for a write whose {@link activeCondition} failed
+   * (pass the failed check it returned) or that found no live session: `expired` with when the
+   * window ended and how long before `atMs`, or `missing` when no window is known (never
+   * registered, or re-registered since). The failed check holds the session as it was when the
+   * condition failed; without one, the item or the conversation's meta is read. An end read
+   * after `atMs` (a session deleted while the request was in flight) is clamped to `atMs`: a
+   * session never appears to end after the request that found it over.
+   */
+  async explainInactive(
+    conversationId: string,
+    atMs: number,
+    failedCheck?: FailedCheck,
+  ): Promise<InactiveSession> {
+    if (failedCheck) {
+      const state = classify(fromItem(failedCheck as unknown as Record<string, unknown>), atMs);
+      if (state.status === "expired")
+        return { status: "expired", expiredAt: state.expiredAt, expiredForMs: state.expiredForMs };
+    }
+    const lookup = await this.lookup(conversationId);
+    if (lookup.status !== "expired") return { status: "missing" };
+    const endedAtMs = Math.min(Date.parse(lookup.expiredAt), atMs);
+    return {
+      status: "expired",
+      expiredAt: new Date(endedAtMs).toISOString(),
+      expiredForMs: atMs - endedAtMs,
+    };
+  }
+
   private async lookupItem(conversationId: string): Promise<SessionLookup> {
     assertValidId(conversationId);
-    const output = await guard(() =>
+    const output = await mapTransientErrors(() =>
       this.client.send(
         new GetCommand({ TableName: this.tableName, Key: { conversationId }, ConsistentRead: true }),
       ),
@@ -280,7 +354,9 @@ export class SessionStore {
   }
 
   private async putReturningOld(put: PutCommandInput): Promise<Session | undefined> {
-    const output = await guard(() => this.client.send(new PutCommand({ ...put, ReturnValues: "ALL_OLD" })));
+    const output = await mapTransientErrors(() =>
+      this.client.send(new PutCommand({ ...put, ReturnValues: "ALL_OLD" })),
+    );
     return output.Attributes ? fromItem(output.Attributes) : undefined;
   }
 
@@ -309,7 +385,7 @@ export class SessionStore {
 }
 
 /** Maps a raw (already unmarshalled) session item to the domain type. */
-export const fromItem = (item: Record<string, unknown>): Session =>
+const fromItem = (item: Record<string, unknown>): Session =>
   withoutUndefined({
     conversationId: String(item[SESSIONS_TABLE.partitionKey]),
     sessionId: String(item.sessionId),

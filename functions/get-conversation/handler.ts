@@ -1,12 +1,9 @@
 import { createDependencies, type Dependencies } from "../core/dependencies.js";
 import { createHttpHandler } from "../core/handler.js";
 import { readConversation } from "../core/history-api.js";
-import { respond } from "../core/outcomes.js";
 
 /** `GET /conversations/{conversationId}?limit=&cursor=` */
 export const makeHandler = (deps: Dependencies) =>
-  createHttpHandler("get-conversation", deps, async (request) =>
-    respond(await readConversation(deps, request), deps.logger, deps.metrics),
-  );
+  createHttpHandler("get-conversation", deps, (request) => readConversation(deps, request));
 
 export const handler = makeHandler(createDependencies());

@@ -1,15 +1,12 @@
 import { createDependencies, type Dependencies } from "../core/dependencies.js";
 import { createHttpHandler } from "../core/handler.js";
-import { respond } from "../core/outcomes.js";
 import type { Parker } from "../core/parking.js";
 import { createParker } from "../core/parking-sqs.js";
-import { receivePostCallWebhook } from "../core/post-call.js";
+import { receivePostCallWebhook } from "../core/post-call-api.js";
 
 /** `POST /webhooks/elevenlabs/post-call`: ElevenLabs' signed post-call webhook. */
 export const makeHandler = (deps: Dependencies & { parker: Parker }) =>
-  createHttpHandler("post-call-webhook", deps, async (request) =>
-    respond(await receivePostCallWebhook(deps, request), deps.logger, deps.metrics),
-  );
+  createHttpHandler("post-call-webhook", deps, (request) => receivePostCallWebhook(deps, request));
 
 const deps = createDependencies();
 export const handler = makeHandler({ ...deps, parker: createParker(deps.config) });

@@ -1,14 +1,11 @@
 import { createDependencies, type Dependencies } from "../core/dependencies.js";
 import { createHttpHandler } from "../core/handler.js";
 import { httpNotifier, type Notifier } from "../core/notifier.js";
-import { respond } from "../core/outcomes.js";
-import { recordTaskResult } from "../core/task-results.js";
+import { recordTaskResult } from "../core/task-result-api.js";
 
 /** `POST /conversations/{conversationId}/tasks/{taskId}/result`: the task runner's callback. */
 export const makeHandler = (deps: Dependencies & { notifier: Notifier }) =>
-  createHttpHandler("record-task-result", deps, async (request) =>
-    respond(await recordTaskResult(deps, request), deps.logger, deps.metrics),
-  );
+  createHttpHandler("record-task-result", deps, (request) => recordTaskResult(deps, request));
 
 const deps = createDependencies();
 export const handler = makeHandler({

@@ -1,11 +1,11 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { CfnOutput, Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { ROUTES } from "../../functions/core/routes.js";
-import { SECRET_ENV } from "../../functions/core/secrets.js";
+import { SECRET_ENV } from "../../functions/core/secret-env.js";
 import type { ServiceSecrets } from "./secrets.js";
 import { ServiceFunction } from "./service-function.js";
 import type { Tables } from "./tables.js";
@@ -21,26 +21,17 @@ export interface ApiProps {
   readonly secrets: ServiceSecrets;
   /** The task queue (routes with `access.taskQueue`) and parking queue (`access.parkingQueue`). */
   readonly queues: TaskQueues;
-  /**
-   * Steady-state requests per second of the whole API (default stage).
-   * @default 50
-   */
-  readonly rateLimit?: number;
-  /**
-   * Burst capacity of the whole API (default stage).
-   * @default 100
-   */
-  readonly burstLimit?: number;
+  /** Steady-state requests per second of the whole API (default stage); defaulted in `readAppConfig`. */
+  readonly rateLimit: number;
+  /** Burst capacity of the whole API (default stage); defaulted in `readAppConfig`. */
+  readonly burstLimit: number;
   /**
    * Public base URL when the API sits behind a custom domain; task callback URLs are built from it.
    * @default - the API's execute-api URL
    */
   readonly publicBaseUrl?: string;
-  /**
-   * Powertools log level of every function.
-   * @default "INFO"
-   */
-  readonly logLevel?: string;
+  /** Powertools log level of every function; defaulted in `readAppConfig`. */
+  readonly logLevel: string;
   /**
    * Reserved concurrency of every function.
    * @default - unreserved
@@ -51,11 +42,8 @@ export interface ApiProps {
    * @default - the code's 600 000 ms
    */
   readonly sessionTtlMs?: number;
-  /**
-   * What happens to the function and access log groups when the stack is deleted.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly logRemovalPolicy?: RemovalPolicy;
+  /** What happens to the function and access log groups when the stack is deleted. */
+  readonly logRemovalPolicy: RemovalPolicy;
 }
 
 /** `register-session` -> `RegisterSession`. */
@@ -86,7 +74,7 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const { tables, secrets, queues } = props;
-    const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.RETAIN;
+    const { logRemovalPolicy } = props;
 
     this.httpApi = new HttpApi(this, "HttpApi", {
       apiName: `elevenlabs-agent-sessions-${props.stage}`,
@@ -103,7 +91,7 @@ export class Api extends Construct {
       httpApi: this.httpApi,
       stageName: "$default",
       autoDeploy: true,
-      throttle: { rateLimit: props.rateLimit ?? 50, burstLimit: props.burstLimit ?? 100 },
+      throttle: { rateLimit: props.rateLimit, burstLimit: props.burstLimit },
       accessLogSettings: {
         destination: new LogGroupLogDestination(this.accessLogs),
         // No headers and no query string: they may carry tokens.
@@ -137,7 +125,7 @@ export class Api extends Construct {
         description: route.description,
         logRemovalPolicy,
         ...(route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {}),
-        ...(props.logLevel ? { logLevel: props.logLevel } : {}),
+        logLevel: props.logLevel,
         ...(props.reservedConcurrency !== undefined
           ? { reservedConcurrency: props.reservedConcurrency }
           : {}),

@@ -17,8 +17,8 @@ import { Key } from "aws-cdk-lib/aws-kms";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
-import { OUTCOMES } from "../../functions/core/outcomes.js";
-import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/powertools.js";
+import { OUTCOMES } from "../../functions/core/outcome-table.js";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
 import type { Api } from "./api.js";
 import type { Tables } from "./tables.js";
 import type { TaskQueues } from "./task-queues.js";
@@ -36,9 +36,9 @@ export interface ObservabilityProps {
   /**
    * Callbacks arriving after their session expired, per 5 minutes, above which the alarm fires.
    * A few are normal (slow tools); many mean runners are too slow or sessions too short.
-   * @default 20
+   * Defaulted in `readAppConfig`.
    */
-  readonly callbackAfterExpiryThreshold?: number;
+  readonly callbackAfterExpiryThreshold: number;
   /**
    * API 5xx answers per 5 minutes at which the alarm fires. The service answers 503 with
    * Retry-After when DynamoDB throttles, so a handful is tolerated.
@@ -216,7 +216,7 @@ export class Observability extends Construct {
       "CallbackAfterExpiry",
       callbackAfterExpiry,
       "Many task callbacks arrived after their session expired: task runners are slow or backed up. Results are still stored in history.",
-      props.callbackAfterExpiryThreshold ?? 20,
+      props.callbackAfterExpiryThreshold,
       ComparisonOperator.GREATER_THAN_THRESHOLD,
     );
 

@@ -2,7 +2,7 @@ import { CfnOutput, Validations } from "aws-cdk-lib";
 import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { SecretName } from "../../functions/core/routes.js";
-import { SECRET_ENV } from "../../functions/core/secrets.js";
+import { SECRET_ENV } from "../../functions/core/secret-env.js";
 
 /** Where each secret's value comes from. */
 interface SecretSpec {

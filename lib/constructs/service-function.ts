@@ -17,7 +17,8 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/powertools.js";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
+import { APP_DEFAULTS } from "../app-config.js";
 
 /** Where the Lambda code lives: `functions/<name>/handler.ts`. */
 const FUNCTIONS_DIR = fileURLToPath(new URL("../../functions/", import.meta.url));
@@ -73,7 +74,7 @@ export interface ServiceFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /**
    * Powertools log level (`POWERTOOLS_LOG_LEVEL`).
-   * @default "INFO"
+   * @default APP_DEFAULTS.logLevel
    */
   readonly logLevel?: string;
   /**
@@ -157,7 +158,7 @@ export class ServiceFunction extends Construct {
         NODE_OPTIONS: "--enable-source-maps",
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL: props.logLevel ?? "INFO",
+        POWERTOOLS_LOG_LEVEL: props.logLevel ?? APP_DEFAULTS.logLevel,
         ...props.environment,
       },
       bundling: {

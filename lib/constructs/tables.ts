@@ -40,10 +40,9 @@ export interface TablesProps {
   readonly stage: string;
   /**
    * What happens to the sessions table when the stack is deleted. Sessions live ten
-   * minutes, so dev stages may drop it; production should keep it.
-   * @default RemovalPolicy.DESTROY
+   * minutes, so dev stages may drop it; production should keep it. Defaulted in `readAppConfig`.
    */
-  readonly sessionsRemovalPolicy?: RemovalPolicy;
+  readonly sessionsRemovalPolicy: RemovalPolicy;
 }
 
 /**
@@ -62,7 +61,7 @@ export class Tables extends Construct {
 
   constructor(scope: Construct, id: string, props: TablesProps) {
     super(scope, id);
-    const sessionsRemovalPolicy = props.sessionsRemovalPolicy ?? RemovalPolicy.DESTROY;
+    const { sessionsRemovalPolicy } = props;
 
     this.sessions = new TableV2(this, "Sessions", {
       partitionKey: { name: SESSIONS_TABLE.partitionKey, type: AttributeType.STRING },

@@ -1,8 +1,8 @@
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
-import { OUTCOMES } from "../../functions/core/outcomes.js";
-import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/powertools.js";
+import { OUTCOMES } from "../../functions/core/outcome-table.js";
 import { ROUTES } from "../../functions/core/routes.js";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
 import type { SessionsStack } from "../../lib/sessions-stack.js";
 import { functionFacts, onlyResource, refId, synthStack } from "./synth.js";
 

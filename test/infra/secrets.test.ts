@@ -1,7 +1,7 @@
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROUTES, type SecretName } from "../../functions/core/routes.js";
-import { SECRET_ENV } from "../../functions/core/secrets.js";
+import { SECRET_ENV } from "../../functions/core/secret-env.js";
 import type { SessionsStack } from "../../lib/sessions-stack.js";
 import { actionsByResource, functionFacts, refId, synthStack } from "./synth.js";
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type LocalServer, startLocalServer } from "../../local/server.js";
+import { type LocalServer, startLocalServer } from "../../local/local-service.js";
 import { ALL_CASES, CORPUS, type CorpusCase } from "../corpus/index.js";
 import type { SignWith } from "../corpus/types.js";
 import { DYNAMODB_LOCAL_RUN_MS, timeLimitForRuns } from "../support/budget.js";

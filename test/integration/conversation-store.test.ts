@@ -3,7 +3,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { ValidationError } from "../../functions/core/errors.js";
 import { SessionStore } from "../../functions/core/session-store.js";
+import { TaskStore } from "../../functions/core/task-store.js";
 import { frozenAtRealNow } from "../support/clock.js";
+import { ensureMeta } from "../support/conversation-meta.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { captureLogger } from "../support/log-capture.js";
 
@@ -14,6 +16,7 @@ describe("ConversationStore on DynamoDB Local", () => {
   let tables: LocalTables;
   let conversations: ConversationStore;
   let sessions: SessionStore;
+  let taskStore: TaskStore;
 
   beforeAll(async () => {
     tables = await createLocalTables();
@@ -23,6 +26,7 @@ describe("ConversationStore on DynamoDB Local", () => {
       tableName: tables.names.conversations,
       logger,
     });
+    taskStore = new TaskStore({ client: tables.doc, tableName: tables.names.conversations });
     sessions = new SessionStore({
       client: tables.doc,
       tableName: tables.names.sessions,
@@ -39,8 +43,8 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("creates meta if absent and never overwrites it", async () => {
     const conv = id("meta");
-    const first = await conversations.ensureMeta(conv, { agentId: "agent_a" });
-    const second = await conversations.ensureMeta(conv, { agentId: "agent_b" });
+    const first = await ensureMeta(tables.doc, conversations.tableName, conv, { agentId: "agent_a" });
+    const second = await ensureMeta(tables.doc, conversations.tableName, conv, { agentId: "agent_b" });
     expect(second.createdAt).toBe(first.createdAt);
     expect(second.agentId).toBe("agent_a");
     expect(await conversations.getMeta(id("absent"))).toBeNull();
@@ -101,7 +105,7 @@ describe("ConversationStore on DynamoDB Local", () => {
       const ids = Array.from({ length: 7 }, (_, i) => `list-${i}`);
       for (const [i, conv] of ids.entries()) {
         vi.setSystemTime(t0 + i * 1000);
-        await store.ensureMeta(conv);
+        await ensureMeta(isolated.doc, store.tableName, conv);
       }
       const first = await store.listConversations({ limit: 3 });
       // Updating an old conversation must not move it between pages.
@@ -122,8 +126,8 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("stores a task result exactly once under 10 concurrent duplicate callbacks", async () => {
     const conv = id("dup");
-    await conversations.ensureMeta(conv);
-    await conversations.createTask(conv, {
+    await ensureMeta(tables.doc, conversations.tableName, conv);
+    await taskStore.createTask(conv, {
       taskId: "task-1",
       toolName: "lookup_order",
       params: { q: 1 },
@@ -131,7 +135,7 @@ describe("ConversationStore on DynamoDB Local", () => {
     });
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        conversations.recordTaskResult(conv, "task-1", {
+        taskStore.storeTaskResult(conv, "task-1", {
           result: { n: i },
           outcome: "delivered",
           receivedAtMs: Date.now() + i,
@@ -160,10 +164,10 @@ describe("ConversationStore on DynamoDB Local", () => {
       ["mm-second", "schedule_callback"],
       ["aa-third", "send_sms"],
     ] as const) {
-      await conversations.createTask(conv, { taskId, toolName, params: {}, tokenHash: "h" });
+      await taskStore.createTask(conv, { taskId, toolName, params: {}, tokenHash: "h" });
       vi.advanceTimersByTime(1);
     }
-    const tasks = await conversations.listTasks(conv);
+    const tasks = await taskStore.listTasks(conv);
     expect(tasks.map((t) => t.taskId)).toEqual(["zz-first", "mm-second", "aa-third"]);
     expect((await conversations.getConversation(conv))?.tasks.map((t) => t.taskId)).toEqual([
       "zz-first",
@@ -174,8 +178,8 @@ describe("ConversationStore on DynamoDB Local", () => {
 
   it("reports task_not_found for an unknown task and writes nothing", async () => {
     const conv = id("unknown");
-    await conversations.ensureMeta(conv);
-    const result = await conversations.recordTaskResult(conv, "nope", {
+    await ensureMeta(tables.doc, conversations.tableName, conv);
+    const result = await taskStore.storeTaskResult(conv, "nope", {
       result: 1,
       outcome: "delivered",
       receivedAtMs: Date.now(),
@@ -191,20 +195,23 @@ describe("ConversationStore on DynamoDB Local", () => {
     vi.setSystemTime(t0);
     await sessions.set(conv);
     vi.setSystemTime(t0 + 599_999);
-    const live = await conversations.createTask(
+    const live = await taskStore.createTask(
       conv,
       { taskId: "t-live", toolName: "x", params: {}, tokenHash: "h" },
       [sessions.activeCondition(conv, Date.now())],
     );
     expect(live.created).toBe(true);
     vi.setSystemTime(t0 + TEN_MIN);
-    const late = await conversations.createTask(
+    const late = await taskStore.createTask(
       conv,
       { taskId: "t-late", toolName: "x", params: {}, tokenHash: "h" },
       [sessions.activeCondition(conv, Date.now())],
     );
-    expect(late).toMatchObject({ created: false, item: { conversationId: conv, expiresAtMs: t0 + TEN_MIN } });
-    expect(await conversations.getTask(conv, "t-late")).toBeNull();
+    expect(late).toMatchObject({
+      created: false,
+      failedCheck: { conversationId: conv, expiresAtMs: t0 + TEN_MIN },
+    });
+    expect(await taskStore.getTask(conv, "t-late")).toBeNull();
   });
 
   it("records the result with the live-session guard: delivered at 599 999 ms, guard_failed at 600 000 ms", async () => {
@@ -213,22 +220,22 @@ describe("ConversationStore on DynamoDB Local", () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(t0);
     await sessions.set(conv);
-    await conversations.createTask(conv, { taskId: "a", toolName: "x", params: {}, tokenHash: "h" });
-    await conversations.createTask(conv, { taskId: "b", toolName: "x", params: {}, tokenHash: "h" });
-    const atEdge = await conversations.recordTaskResult(
+    await taskStore.createTask(conv, { taskId: "a", toolName: "x", params: {}, tokenHash: "h" });
+    await taskStore.createTask(conv, { taskId: "b", toolName: "x", params: {}, tokenHash: "h" });
+    const atEdge = await taskStore.storeTaskResult(
       conv,
       "a",
       { result: 1, outcome: "delivered", receivedAtMs: t0 + 599_999 },
-      sessions.activeCondition(conv, t0 + 599_999),
+      { guard: sessions.activeCondition(conv, t0 + 599_999) },
     );
     expect(atEdge.kind).toBe("stored");
-    const after = await conversations.recordTaskResult(
+    const after = await taskStore.storeTaskResult(
       conv,
       "b",
       { result: 2, outcome: "delivered", receivedAtMs: t0 + TEN_MIN },
-      sessions.activeCondition(conv, t0 + TEN_MIN),
+      { guard: sessions.activeCondition(conv, t0 + TEN_MIN) },
     );
-    expect(after).toMatchObject({ kind: "guard_failed", item: { expiresAtMs: t0 + TEN_MIN } });
-    expect((await conversations.getTask(conv, "b"))?.status).toBe("pending");
+    expect(after).toMatchObject({ kind: "guard_failed", failedCheck: { expiresAtMs: t0 + TEN_MIN } });
+    expect((await taskStore.getTask(conv, "b"))?.status).toBe("pending");
   });
 });

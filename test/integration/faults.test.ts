@@ -3,7 +3,7 @@ import { DeleteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import type { HttpResponse } from "../../functions/core/http.js";
-import { replayParked } from "../../functions/core/post-call.js";
+import { replayParked } from "../../functions/core/post-call-api.js";
 import { makeHandler as makeGetConversation } from "../../functions/get-conversation/handler.js";
 import { makeHandler as makeListConversations } from "../../functions/list-conversations/handler.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";

@@ -140,7 +140,7 @@ describe("live path handlers on DynamoDB Local", () => {
     const again = await postResult(message, { other: true });
     expect(bodyOf(again)).toMatchObject({ outcome: "session_expired", duplicate: true });
     expect(pushes).toHaveLength(0);
-    const task = await deps.conversations.getTask(conv, message.taskId);
+    const task = await deps.tasks.getTask(conv, message.taskId);
     expect(task).toMatchObject({
       outcome: "session_expired",
       result: { status: "succeeded", result: { ok: true } },
@@ -193,6 +193,6 @@ describe("live path handlers on DynamoDB Local", () => {
     expect(forged.statusCode).toBe(401);
     const crossed = await postResult({ ...ma, conversationId: b });
     expect(crossed.statusCode).toBe(404);
-    expect((await deps.conversations.getTask(b, mb.taskId))?.status).toBe("pending");
+    expect((await deps.tasks.getTask(b, mb.taskId))?.status).toBe("pending");
   });
 });

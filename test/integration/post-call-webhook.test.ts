@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { fileParker, readParkedFile } from "../../functions/core/parking.js";
-import { replayParked } from "../../functions/core/post-call.js";
+import { replayParked } from "../../functions/core/post-call-api.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";
 import { frozenAtRealNow } from "../support/clock.js";
 import { bodyOf } from "../support/events.js";

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TaskRecord } from "../../functions/core/conversation-store.js";
+import type { TaskRecord } from "../../functions/core/conversation-items.js";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import type { HttpResponse } from "../../functions/core/http.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";

@@ -2,8 +2,10 @@ import { BatchWriteCommand, GetCommand, TransactWriteCommand, UpdateCommand } fr
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { ConversationStore, messageSortKey } from "../../../functions/core/conversation-store.js";
+import { messageSortKey } from "../../../functions/core/conversation-items.js";
+import { ConversationStore } from "../../../functions/core/conversation-store.js";
 import { ServiceUnavailableError, ValidationError } from "../../../functions/core/errors.js";
+import { TaskStore } from "../../../functions/core/task-store.js";
 import { createDocClient } from "../../support/doc-client.js";
 import { captureLogger } from "../../support/log-capture.js";
 
@@ -21,7 +23,9 @@ const cancelled = (...codes: (string | { Code: string; Item?: Record<string, unk
 
 describe("ConversationStore (mocked)", () => {
   let store: ConversationStore;
+  let tasks: TaskStore;
   beforeEach(() => {
+    tasks = new TaskStore({ client: doc, tableName: "conversations", now: () => NOW });
     ddb.reset();
     store = new ConversationStore({
       client: doc,
@@ -53,7 +57,7 @@ describe("ConversationStore (mocked)", () => {
       },
     });
     ddb.on(TransactWriteCommand).resolves({});
-    await store.recordTaskResult("conv-1", "t1", {
+    await tasks.storeTaskResult("conv-1", "t1", {
       result: { ok: true },
       outcome: "delivered",
       receivedAtMs: NOW,
@@ -86,7 +90,7 @@ describe("ConversationStore (mocked)", () => {
     ddb
       .on(TransactWriteCommand)
       .rejects(cancelled({ Code: "ConditionalCheckFailed", Item: first }, "None", "None"));
-    const result = await store.recordTaskResult("conv-1", "t1", {
+    const result = await tasks.storeTaskResult("conv-1", "t1", {
       result: { v: 2 },
       outcome: "delivered",
       receivedAtMs: NOW,
@@ -100,7 +104,7 @@ describe("ConversationStore (mocked)", () => {
   it("answers task_not_found when the condition failed without an old item", async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled("ConditionalCheckFailed", "None", "None"));
     expect(
-      await store.recordTaskResult("conv-1", "t1", { result: 1, outcome: "delivered", receivedAtMs: NOW }),
+      await tasks.storeTaskResult("conv-1", "t1", { result: 1, outcome: "delivered", receivedAtMs: NOW }),
     ).toEqual({ kind: "task_not_found" });
   });
 
@@ -109,7 +113,7 @@ describe("ConversationStore (mocked)", () => {
       .on(TransactWriteCommand)
       .rejectsOnce(cancelled("TransactionConflict", "None", "None"))
       .resolves({});
-    const created = await store.createTask("conv-1", {
+    const created = await tasks.createTask("conv-1", {
       taskId: "t1",
       toolName: "x",
       params: {},

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { LastSession, Message } from "../../../functions/core/conversation-store.js";
-import { sessionWindows } from "../../../functions/core/history-api.js";
+import type { LastSession, Message } from "../../../functions/core/conversation-items.js";
+import { sessionWindows } from "../../../functions/core/session-store.js";
 
 const T0 = Date.parse("2026-11-27T10:00:00.000Z");
 const TEN_MIN = 600_000;

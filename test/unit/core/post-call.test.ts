@@ -1,17 +1,10 @@
 import { BatchWriteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import {
-  ConversationStore,
-  type MessageInput,
-  messageSortKey,
-} from "../../../functions/core/conversation-store.js";
-import {
-  interpretPostCallEvent,
-  type PostCallEvent,
-  replayParked,
-  storePostCallEvent,
-} from "../../../functions/core/post-call.js";
+import { type MessageInput, messageSortKey } from "../../../functions/core/conversation-items.js";
+import { ConversationStore } from "../../../functions/core/conversation-store.js";
+import { replayParked, storePostCallEvent } from "../../../functions/core/post-call-api.js";
+import { interpretPostCallEvent, type PostCallEvent } from "../../../functions/core/post-call-payload.js";
 import { createDocClient } from "../../support/doc-client.js";
 import { captureLogger } from "../../support/log-capture.js";
 import {

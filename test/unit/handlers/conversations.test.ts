@@ -1,7 +1,7 @@
 import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { encodeCursor } from "../../../functions/core/conversation-store.js";
+import { encodeCursor } from "../../../functions/core/conversation-items.js";
 import { makeHandler as makeGet } from "../../../functions/get-conversation/handler.js";
 import { makeHandler as makeList } from "../../../functions/list-conversations/handler.js";
 import { createDocClient } from "../../support/doc-client.js";

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
-import { toEvent } from "../../../local/server.js";
+import { toEvent } from "../../../local/api-gateway-event.js";
 
 /** What Node hands the local server for one request (only the fields the adapter reads). */
 const request = (method: string, headers: IncomingMessage["headers"]): IncomingMessage =>

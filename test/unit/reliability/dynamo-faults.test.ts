@@ -16,7 +16,7 @@ import {
   createDocumentClient,
   DYNAMO_CLIENT_SETTINGS,
 } from "../../../functions/core/dependencies.js";
-import { guard, transactWrite } from "../../../functions/core/dynamo.js";
+import { mapTransientErrors, transactWrite } from "../../../functions/core/dynamo.js";
 import { isTransientError, ServiceUnavailableError } from "../../../functions/core/errors.js";
 import type { HttpResponse } from "../../../functions/core/http.js";
 import { makeHandler as makeGetSession } from "../../../functions/get-session/handler.js";
@@ -129,7 +129,9 @@ describe("the real SDK client against a misbehaving endpoint on 127.0.0.1", () =
       credentials: { accessKeyId: "test", secretAccessKey: "test" },
     });
   const getItem = (c: DynamoDBClient) =>
-    guard(() => c.send(new GetItemCommand({ TableName: "sessions", Key: { conversationId: { S: "c" } } })));
+    mapTransientErrors(() =>
+      c.send(new GetItemCommand({ TableName: "sessions", Key: { conversationId: { S: "c" } } })),
+    );
 
   it("retries throttling 3 times, then surfaces a 503-able error", async () => {
     behaviour = "throttle";

@@ -21,7 +21,7 @@ import {
 import { createDependencies, type Dependencies } from "../../../functions/core/dependencies.js";
 import type { TaskMessage } from "../../../functions/core/dispatcher.js";
 import { httpNotifier } from "../../../functions/core/notifier.js";
-import { SERVICE_NAME } from "../../../functions/core/powertools.js";
+import { SERVICE_NAME } from "../../../functions/core/service-names.js";
 import { verifyWebhookSignature } from "../../../functions/core/webhook-signature.js";
 import { makeHandler as makeSignedUrl } from "../../../functions/get-signed-url/handler.js";
 import { makeHandler as makePostCall } from "../../../functions/post-call-webhook/handler.js";

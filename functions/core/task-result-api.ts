@@ -1,19 +1,20 @@
 import * as z from "zod/mini";
 import { bearerToken, taskTokenMatches } from "./auth.js";
 import type { Clock } from "./clock.js";
-import type { ConversationStore, TaskRecord } from "./conversation-store.js";
+import type { TaskRecord } from "./conversation-items.js";
 import { UnauthorizedError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Notifier } from "./notifier.js";
 import type { Outcome } from "./outcomes.js";
-import { classify, fromItem, type SessionStore } from "./session-store.js";
+import type { SessionStore } from "./session-store.js";
+import type { TaskStore } from "./task-store.js";
 import { parseWith } from "./validation.js";
 
 /** What the task-result callback needs. */
 export interface TaskResultDeps {
   readonly sessions: SessionStore;
-  readonly conversations: ConversationStore;
+  readonly tasks: TaskStore;
   readonly notifier: Notifier;
   readonly now: Clock;
 }
@@ -66,7 +67,7 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
     ...(body.error ? { error: body.error } : {}),
   };
 
-  const task = await deps.conversations.getTask(conversationId, taskId);
+  const task = await deps.tasks.getTask(conversationId, taskId);
   if (!task) return taskNotFound(conversationId, taskId);
   // Tokens are per task and per conversation: another task's token never matches this hash.
   if (!taskTokenMatches(token, task.tokenHash))
@@ -74,25 +75,28 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
   const receivedAtMs = deps.now();
   if (task.outcome) return answerDuplicate(deps, conversationId, task, receivedAtMs);
 
-  const live = await deps.conversations.recordTaskResult(
+  const live = await deps.tasks.storeTaskResult(
     conversationId,
     taskId,
     { result, outcome: "delivered", receivedAtMs, pushPending: task.notifyUrl !== undefined },
-    deps.sessions.activeCondition(conversationId, receivedAtMs),
-    task,
+    { guard: deps.sessions.activeCondition(conversationId, receivedAtMs), known: task },
   );
   if (live.kind === "duplicate") return answerDuplicate(deps, conversationId, live.task, receivedAtMs);
   if (live.kind === "task_not_found") return taskNotFound(conversationId, taskId);
   if (live.kind === "stored") return pushLive(deps, conversationId, live.task, receivedAtMs);
 
   // The session was not active at `receivedAtMs`: keep the result anyway, outcome session_expired.
-  const expiry = await expiryOf(deps, conversationId, receivedAtMs, live.item);
-  const late = await deps.conversations.recordTaskResult(
+  const ended = await deps.sessions.explainInactive(conversationId, receivedAtMs, live.failedCheck);
+  // No window is known (deleted without history, or re-registered since): it ended by now.
+  const expiry: Expiry =
+    ended.status === "expired"
+      ? { expiredAt: ended.expiredAt, expiredForMs: ended.expiredForMs }
+      : { expiredAt: new Date(receivedAtMs).toISOString(), expiredForMs: 0 };
+  const late = await deps.tasks.storeTaskResult(
     conversationId,
     taskId,
     { result, outcome: "session_expired", receivedAtMs, ...expiry },
-    undefined,
-    task,
+    { known: task },
   );
   if (late.kind === "duplicate") return answerDuplicate(deps, conversationId, late.task, receivedAtMs);
   if (late.kind !== "stored") return taskNotFound(conversationId, taskId);
@@ -112,28 +116,6 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
       receivedAt: new Date(receivedAtMs).toISOString(),
     },
   };
-};
-
-/** When and how long ago the session ended, from the old item or, once TTL removed it, from history. */
-const expiryOf = async (
-  deps: TaskResultDeps,
-  conversationId: string,
-  nowMs: number,
-  oldItem: Record<string, unknown> | undefined,
-): Promise<Expiry> => {
-  if (oldItem) {
-    const state = classify(fromItem(oldItem), nowMs);
-    if (state.status === "expired") return { expiredAt: state.expiredAt, expiredForMs: state.expiredForMs };
-  }
-  const lookup = await deps.sessions.lookup(conversationId);
-  if (lookup.status === "expired") {
-    // The lookup reads the clock again, a few ms after `nowMs`: a session deleted while the
-    // callback was in flight must not appear to have ended after the callback arrived.
-    const endedAtMs = Math.min(Date.parse(lookup.expiredAt), nowMs);
-    return { expiredAt: new Date(endedAtMs).toISOString(), expiredForMs: nowMs - endedAtMs };
-  }
-  // No window is known (deleted without history, or re-registered since): it ended by now.
-  return { expiredAt: new Date(nowMs).toISOString(), expiredForMs: 0 };
 };
 
 /**
@@ -160,7 +142,7 @@ const pushLive = async (
   receivedAtMs: number,
 ): Promise<Outcome> => {
   const base = { conversationId, taskId: task.taskId, toolName: task.toolName };
-  if (!task.notifyUrl || !(await deps.conversations.claimPush(conversationId, task.taskId, receivedAtMs))) {
+  if (!task.notifyUrl || !(await deps.tasks.claimPush(conversationId, task.taskId, receivedAtMs))) {
     // Nothing to push (the agent polls), or another request holds the push.
     return {
       kind: "callback_delivered",
@@ -176,7 +158,7 @@ const pushLive = async (
     result: task.result,
     receivedAt: new Date(receivedAtMs).toISOString(),
   });
-  await deps.conversations.finishPush(conversationId, task, push.ok);
+  await deps.tasks.finishPush(conversationId, task, push.ok);
   if (push.ok) {
     return {
       kind: "callback_delivered",

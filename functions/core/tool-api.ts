@@ -2,20 +2,20 @@ import { randomUUID } from "node:crypto";
 import * as z from "zod/mini";
 import { hashToken, newTaskToken } from "./auth.js";
 import type { Clock } from "./clock.js";
-import type { ConversationStore } from "./conversation-store.js";
 import type { TaskDispatcher } from "./dispatcher.js";
 import { ServiceUnavailableError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
-import { classify, fromItem, type SessionLookup, type SessionStore } from "./session-store.js";
+import type { InactiveSession, SessionStore } from "./session-store.js";
+import type { TaskStore } from "./task-store.js";
 import { parseWith } from "./validation.js";
 
 /** What the tool routes need. */
 export interface ToolDeps {
   readonly sessions: SessionStore;
-  readonly conversations: ConversationStore;
+  readonly tasks: TaskStore;
   readonly dispatcher: TaskDispatcher;
   readonly now: Clock;
   readonly logger: AppLogger;
@@ -45,11 +45,7 @@ const readToolBody = (request: HttpRequest): { conversationId: string; params: R
 };
 
 /** What the agent hears when its session is gone; said plainly so the LLM can relay it. */
-const notLiveAnswer = (
-  lookup: Exclude<SessionLookup, { status: "active" }>,
-  conversationId: string,
-  toolName: string,
-): Outcome =>
+const notLiveAnswer = (lookup: InactiveSession, conversationId: string, toolName: string): Outcome =>
   lookup.status === "expired"
     ? {
         kind: "tool_session_expired",
@@ -86,7 +82,7 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
   const taskId = randomUUID();
   const token = newTaskToken();
   const nowMs = deps.now();
-  const created = await deps.conversations.createTask(
+  const created = await deps.tasks.createTask(
     conversationId,
     {
       taskId,
@@ -99,11 +95,9 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
     [deps.sessions.activeCondition(conversationId, nowMs)],
   );
   if (!created.created) {
-    // The session ended between the read and the conditional write: the failed check returns it.
-    const ended = created.item
-      ? classify(fromItem(created.item), nowMs)
-      : await deps.sessions.lookup(conversationId);
-    return notLiveAnswer(ended.status === "active" ? { status: "missing" } : ended, conversationId, toolName);
+    // The session ended between the read and the conditional write: the failed check says when.
+    const ended = await deps.sessions.explainInactive(conversationId, nowMs, created.failedCheck);
+    return notLiveAnswer(ended, conversationId, toolName);
   }
 
   const callbackUrl = `${deps.publicBaseUrl}/conversations/${conversationId}/tasks/${taskId}/result`;
@@ -160,14 +154,14 @@ const pollBodySchema = z.looseObject({
  * into mid-call). Answers only while the session is active.
  */
 export const getTaskResults = async (
-  deps: Pick<ToolDeps, "sessions" | "conversations">,
+  deps: Pick<ToolDeps, "sessions" | "tasks">,
   request: HttpRequest,
 ): Promise<Outcome> => {
   const body = parseWith(pollBodySchema, parseJsonBody(request), "body");
   const conversationId = body.conversation_id;
   const lookup = await deps.sessions.lookup(conversationId);
   if (lookup.status !== "active") return notLiveAnswer(lookup, conversationId, "get_task_result");
-  const tasks = (await deps.conversations.listTasks(conversationId))
+  const tasks = (await deps.tasks.listTasks(conversationId))
     .filter((t) => !body.task_id || t.taskId === body.task_id)
     .map((t) => ({
       taskId: t.taskId,

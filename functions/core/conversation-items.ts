@@ -1,0 +1,235 @@
+import { ValidationError } from "./errors.js";
+import { assertValidId } from "./ids.js";
+import { withoutUndefined } from "./objects.js";
+import { CONVERSATIONS_TABLE } from "./table-schema.js";
+
+// The conversations table's items: key layout, the domain types its items map to, the mappers
+// and the opaque page cursor. No I/O: conversation-store.ts and task-store.ts write and read them.
+
+/** The last session window of a conversation, kept in its meta record (which has no TTL). */
+export interface LastSession {
+  readonly sessionId: string;
+  readonly createdAt: string;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+  readonly ttlMs: number;
+  readonly agentId?: string;
+  readonly notifyUrl?: string;
+  /** Set when the session was deleted before its window closed. */
+  readonly endedAtMs?: number;
+}
+
+/** The conversation's `meta` record. */
+export interface ConversationMeta {
+  readonly conversationId: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly status: string;
+  readonly agentId?: string;
+  readonly lastSession?: LastSession;
+  readonly sessionCount: number;
+  readonly taskCount: number;
+  /** Post-call analysis and other call facts, written by the post-call webhook. */
+  readonly call?: Record<string, unknown>;
+}
+
+/** Kinds of history lines. */
+export type MessageKind =
+  | "transcript"
+  | "session_registered"
+  | "task_started"
+  | "task_result"
+  | "call_analysis"
+  | "call_initiation_failure";
+
+/** A line of history to append. Its key is deterministic, so appending it twice stores it once. */
+export interface MessageInput {
+  readonly kind: MessageKind;
+  /** When it happened (epoch ms): the sort order of the history. */
+  readonly atMs: number;
+  /** Tie-breaker for lines at the same millisecond (e.g. the transcript index). */
+  readonly seq?: number;
+  /** Stable id of the line (transcript: `<eventKey>-<index>`; task result: the task id). */
+  readonly id: string;
+  readonly role?: string;
+  readonly text?: string;
+  readonly data?: Record<string, unknown>;
+}
+
+/** A stored history line. */
+export interface Message extends MessageInput {
+  readonly at: string;
+}
+
+/** Outcome of a task result, decided once and stored with the task. */
+export type TaskOutcome = "delivered" | "delivery_failed" | "session_expired";
+
+/** A tool task recorded in the conversation. */
+export interface TaskRecord {
+  readonly taskId: string;
+  readonly toolName: string;
+  readonly params: Record<string, unknown>;
+  readonly status: "pending" | "completed";
+  readonly createdAt: string;
+  readonly sessionId?: string;
+  /** Where the session wanted live results pushed when the task started. */
+  readonly notifyUrl?: string;
+  /** SHA-256 hex of the per-task bearer token; the token itself is never stored. */
+  readonly tokenHash: string;
+  readonly result?: unknown;
+  readonly outcome?: TaskOutcome;
+  /**
+   * The live push of a delivered result: `pending` (stored, not yet pushed), `claimed` (one request
+   * is pushing it; never pushed twice), `done` or `failed`. Absent when there is nothing to push.
+   */
+  readonly push?: "pending" | "claimed" | "done" | "failed";
+  readonly resultAt?: string;
+  readonly expiredAt?: string;
+  readonly expiredForMs?: number;
+}
+
+export const META_SK = "meta";
+export const MSG_PREFIX = "msg#";
+export const TASK_PREFIX = "task#";
+export const LIST_PK = "conversation";
+const MAX_PAGE = 100;
+
+const pad = (value: number, width: number) => String(Math.max(0, Math.trunc(value))).padStart(width, "0");
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+/** `msg#<15-digit epoch ms>#<6-digit seq>#<kind>#<id>`: sorts by time, then sequence, and is deterministic. */
+export const messageSortKey = (m: Pick<MessageInput, "atMs" | "seq" | "kind" | "id">): string =>
+  `${MSG_PREFIX}${pad(m.atMs, 15)}#${pad(m.seq ?? 0, 6)}#${m.kind}#${m.id}`;
+
+export const taskSortKey = (taskId: string): string => `${TASK_PREFIX}${taskId}`;
+
+/** The stored item of a history line. */
+export const messageItem = (conversationId: string, m: MessageInput): Record<string, unknown> => {
+  assertValidId(m.id, "messageId");
+  return withoutUndefined({
+    conversationId,
+    sk: messageSortKey(m),
+    kind: m.kind,
+    at: iso(m.atMs),
+    atMs: m.atMs,
+    seq: m.seq ?? 0,
+    id: m.id,
+    role: m.role,
+    text: m.text,
+    data: m.data,
+  });
+};
+
+/** Create-if-absent meta fields plus `updatedAt`, as one update expression (every write touches the meta). */
+export const metaTouch = (conversationId: string, at: string, agentId?: string, status?: string) => {
+  const { listIndex } = CONVERSATIONS_TABLE;
+  const values: Record<string, unknown> = {
+    ":at": at,
+    ":listPk": LIST_PK,
+    ":listSk": `${at}#${conversationId}`,
+    ":status": status ?? "active",
+  };
+  let expression =
+    "SET createdAt = if_not_exists(createdAt, :at), updatedAt = :at, #listPk = :listPk, " +
+    "#listSk = if_not_exists(#listSk, :listSk), " +
+    (status ? "#status = :status" : "#status = if_not_exists(#status, :status)");
+  if (agentId) {
+    expression += ", agentId = if_not_exists(agentId, :agentId)";
+    values[":agentId"] = agentId;
+  }
+  return {
+    Key: { conversationId, sk: META_SK },
+    UpdateExpression: expression,
+    ExpressionAttributeNames: {
+      "#listPk": listIndex.partitionKey,
+      "#listSk": listIndex.sortKey,
+      "#status": "status",
+    },
+    ExpressionAttributeValues: values,
+  };
+};
+
+export const clampLimit = (limit: number | undefined) => {
+  if (limit === undefined) return 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new ValidationError(
+      `limit must be a whole number from 1 to ${MAX_PAGE}.`,
+      ["limit"],
+      "invalid_limit",
+    );
+  }
+  return limit;
+};
+
+/** Cursors are opaque to callers: base64url of the last evaluated key. */
+export const encodeCursor = (key: Record<string, unknown>): string =>
+  Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
+
+export const decodeCursor = (cursor: string, conversationId?: string): Record<string, unknown> => {
+  const invalid = () =>
+    new ValidationError("cursor is not a cursor this API returned.", ["cursor"], "invalid_cursor");
+  if (cursor.length > 1024 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalid();
+  }
+  if (!key || typeof key !== "object" || Array.isArray(key)) throw invalid();
+  const entries = Object.entries(key);
+  if (entries.length > 4 || entries.some(([, v]) => typeof v !== "string")) throw invalid();
+  const record = key as Record<string, string>;
+  if (
+    conversationId !== undefined &&
+    (record.conversationId !== conversationId || !record.sk?.startsWith(MSG_PREFIX))
+  ) {
+    throw invalid();
+  }
+  return record;
+};
+
+const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+const num = (v: unknown) => (typeof v === "number" ? v : undefined);
+
+export const toMeta = (item: Record<string, unknown>): ConversationMeta =>
+  withoutUndefined({
+    conversationId: String(item.conversationId),
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+    status: str(item.status) ?? "active",
+    agentId: str(item.agentId),
+    lastSession: item.lastSession as LastSession | undefined,
+    sessionCount: num(item.sessionCount) ?? 0,
+    taskCount: num(item.taskCount) ?? 0,
+    call: item.call as Record<string, unknown> | undefined,
+  }) as ConversationMeta;
+
+export const toTask = (item: Record<string, unknown>): TaskRecord =>
+  withoutUndefined({
+    taskId: String(item.taskId),
+    toolName: String(item.toolName),
+    params: (item.params as Record<string, unknown>) ?? {},
+    status: item.status === "completed" ? "completed" : "pending",
+    createdAt: String(item.createdAt),
+    sessionId: str(item.sessionId),
+    notifyUrl: str(item.notifyUrl),
+    tokenHash: String(item.tokenHash),
+    result: item.result,
+    outcome: str(item.outcome) as TaskOutcome | undefined,
+    push: str(item.push) as TaskRecord["push"],
+    resultAt: str(item.resultAt),
+    expiredAt: str(item.expiredAt),
+    expiredForMs: num(item.expiredForMs),
+  }) as TaskRecord;
+
+export const toMessage = (item: Record<string, unknown>): Message =>
+  withoutUndefined({
+    kind: item.kind as MessageKind,
+    at: String(item.at),
+    atMs: Number(item.atMs),
+    seq: num(item.seq) ?? 0,
+    id: String(item.id),
+    role: str(item.role),
+    text: str(item.text),
+    data: item.data as Record<string, unknown> | undefined,
+  }) as Message;

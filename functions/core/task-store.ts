@@ -1,0 +1,367 @@
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { type Clock, systemClock } from "./clock.js";
+import {
+  iso,
+  messageItem,
+  messageSortKey,
+  metaTouch,
+  TASK_PREFIX,
+  type TaskOutcome,
+  type TaskRecord,
+  taskSortKey,
+  toTask,
+} from "./conversation-items.js";
+import {
+  conditionalWrite,
+  conditionFailed,
+  type FailedCheck,
+  failedCheckOf,
+  mapTransientErrors,
+  queryAll,
+  type TransactItem,
+  transactWrite,
+} from "./dynamo.js";
+import { ValidationError } from "./errors.js";
+import { assertValidId } from "./ids.js";
+import { withoutUndefined } from "./objects.js";
+
+/** A task to record. */
+export interface TaskInput {
+  readonly taskId: string;
+  readonly toolName: string;
+  readonly params: Record<string, unknown>;
+  readonly tokenHash: string;
+  readonly sessionId?: string;
+  readonly notifyUrl?: string;
+}
+
+/** A task result to record. */
+export interface TaskResultInput {
+  readonly result: unknown;
+  readonly outcome: TaskOutcome;
+  readonly receivedAtMs: number;
+  readonly expiredAt?: string;
+  readonly expiredForMs?: number;
+  /** Mark the live push as pending in the same write, so a retry can finish it. */
+  readonly pushPending?: boolean;
+}
+
+/** How {@link TaskStore.storeTaskResult} writes. */
+export interface StoreTaskResultOptions {
+  /** A condition that must hold in the same transaction (typically `SessionStore.activeCondition`). */
+  readonly guard?: TransactItem;
+  /** The task as read just before: what was stored is then known without a read after the commit. */
+  readonly known?: TaskRecord;
+}
+
+/** What recording a task result did. */
+export type RecordResult =
+  | { readonly kind: "stored"; readonly task: TaskRecord }
+  | { readonly kind: "duplicate"; readonly task: TaskRecord }
+  | { readonly kind: "task_not_found" }
+  | { readonly kind: "guard_failed"; readonly failedCheck?: FailedCheck };
+
+/** What creating a task did: created, or a guard failed (nothing written). */
+export type CreateTaskResult =
+  | { readonly created: true; readonly task: TaskRecord }
+  | { readonly created: false; readonly failedCheck?: FailedCheck };
+
+/** Options of {@link TaskStore}. */
+export interface TaskStoreOptions {
+  readonly client: DynamoDBDocumentClient;
+  /** The conversations table: tasks are items of their conversation. */
+  readonly tableName: string;
+  /** @default Date.now */
+  readonly now?: Clock;
+}
+
+/** Positions of the items in the task-result transaction, so cancellation reasons are read by name. */
+const RESULT_TX = { task: 0, historyLine: 1, metaTouch: 2, guard: 3 } as const;
+
+/**
+ * Tool tasks of a conversation and the state machine of their result: `pending` → `completed`
+ * with an outcome, stored exactly once; the live push `pending` → `claimed` → `done` | `failed`.
+ * Tasks live in the conversations table (no TTL) next to their history lines.
+ */
+export class TaskStore {
+  readonly tableName: string;
+  private readonly client: DynamoDBDocumentClient;
+  private readonly now: Clock;
+
+  constructor(options: TaskStoreOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+    this.now = options.now ?? systemClock;
+  }
+
+  /**
+   * Records a new pending task (and its `task_started` history line) atomically with any
+   * `guard` items, typically `SessionStore.activeCondition` so a task is only created while
+   * the session is live. Answers `created: false` when a guard's condition failed (nothing written).
+   */
+  async createTask(
+    conversationId: string,
+    task: TaskInput,
+    guards: TransactItem[] = [],
+  ): Promise<CreateTaskResult> {
+    assertValidId(conversationId);
+    assertValidId(task.taskId, "taskId");
+    const nowMs = this.now();
+    const record: TaskRecord = {
+      taskId: task.taskId,
+      toolName: task.toolName,
+      params: task.params,
+      status: "pending",
+      createdAt: iso(nowMs),
+      tokenHash: task.tokenHash,
+      ...(task.sessionId ? { sessionId: task.sessionId } : {}),
+      ...(task.notifyUrl ? { notifyUrl: task.notifyUrl } : {}),
+    };
+    const touch = metaTouch(conversationId, record.createdAt);
+    const result = await transactWrite(this.client, [
+      ...guards,
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { conversationId, sk: taskSortKey(task.taskId), ...record },
+          ConditionExpression: "attribute_not_exists(sk)",
+        },
+      },
+      {
+        Update: {
+          ...touch,
+          TableName: this.tableName,
+          UpdateExpression: `${touch.UpdateExpression} ADD taskCount :one`,
+          ExpressionAttributeValues: { ...touch.ExpressionAttributeValues, ":one": 1 },
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: messageItem(conversationId, {
+            kind: "task_started",
+            atMs: nowMs,
+            id: task.taskId,
+            data: { taskId: task.taskId, toolName: task.toolName, params: task.params },
+          }),
+        },
+      },
+    ]);
+    if (result.committed) return { created: true, task: record };
+    // The guards come first in the transaction, so their reasons are its first ones.
+    const failed = result.reasons.slice(0, guards.length).find(conditionFailed);
+    if (failed) return withoutUndefined({ created: false as const, failedCheck: failedCheckOf(failed) });
+    // A task id collision: ids are random UUIDs, so this means a caller reused one on purpose.
+    throw new ValidationError(`Task ${task.taskId} already exists in this conversation.`, [], "task_exists");
+  }
+
+  /** One task, or null. Consistent read. */
+  async getTask(conversationId: string, taskId: string): Promise<TaskRecord | null> {
+    assertValidId(conversationId);
+    assertValidId(taskId, "taskId");
+    const output = await mapTransientErrors(() =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { conversationId, sk: taskSortKey(taskId) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return output.Item ? toTask(output.Item) : null;
+  }
+
+  /**
+   * Stores a task's result exactly once: the task update (only if it exists and has no
+   * outcome yet), its history line and the meta touch commit together, optionally with a
+   * `guard` condition (the session being live). Concurrent duplicates: one wins, the others
+   * get `duplicate` with the winner's stored outcome.
+   */
+  async storeTaskResult(
+    conversationId: string,
+    taskId: string,
+    input: TaskResultInput,
+    options: StoreTaskResultOptions = {},
+  ): Promise<RecordResult> {
+    assertValidId(conversationId);
+    assertValidId(taskId, "taskId");
+    const resultAt = iso(input.receivedAtMs);
+    const items: TransactItem[] = [];
+    items[RESULT_TX.task] = { Update: this.resultUpdate(conversationId, taskId, input, resultAt) };
+    items[RESULT_TX.historyLine] = {
+      Put: {
+        TableName: this.tableName,
+        Item: messageItem(conversationId, {
+          kind: "task_result",
+          atMs: input.receivedAtMs,
+          id: taskId,
+          data: withoutUndefined({
+            taskId,
+            outcome: input.outcome,
+            result: input.result ?? null,
+            expiredAt: input.expiredAt,
+            expiredForMs: input.expiredForMs,
+          }),
+        }),
+      },
+    };
+    items[RESULT_TX.metaTouch] = {
+      Update: { ...metaTouch(conversationId, resultAt), TableName: this.tableName },
+    };
+    if (options.guard) items[RESULT_TX.guard] = options.guard;
+    const result = await transactWrite(this.client, items);
+    if (result.committed) {
+      // Known task (read before the write): what was stored is known, so no read after the commit,
+      // whose failure would turn a stored result into a 503 that the retry answers as a duplicate.
+      if (options.known) return { kind: "stored", task: storedTask(options.known, input, resultAt) };
+      const task = await this.getTask(conversationId, taskId);
+      if (!task) throw new Error(`Task ${taskId} vanished right after its result was stored`);
+      return { kind: "stored", task };
+    }
+    const taskReason = result.reasons[RESULT_TX.task];
+    if (conditionFailed(taskReason)) {
+      if (!taskReason.item) return { kind: "task_not_found" };
+      return { kind: "duplicate", task: toTask(taskReason.item) };
+    }
+    const guardReason = result.reasons[RESULT_TX.guard];
+    if (conditionFailed(guardReason)) {
+      return withoutUndefined({ kind: "guard_failed" as const, failedCheck: failedCheckOf(guardReason) });
+    }
+    throw new Error(
+      `Task result transaction cancelled for an unexpected reason: ${result.reasons.map((r) => r.code).join(",")}`,
+    );
+  }
+
+  /**
+   * Claims the pending live push of a task (`pending` → `claimed`, conditional). Exactly one
+   * request wins, so a result is pushed at most once even when retries and duplicates race.
+   */
+  async claimPush(conversationId: string, taskId: string, atMs: number): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { conversationId, sk: taskSortKey(taskId) },
+          UpdateExpression: "SET push = :claimed, pushClaimedAt = :at",
+          ConditionExpression: "push = :pending",
+          ExpressionAttributeValues: { ":claimed": "claimed", ":pending": "pending", ":at": iso(atMs) },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Records how the claimed push went. A failed push turns the outcome into `delivery_failed` on
+   * the task and on its `task_result` history line in one transaction, so the history never says
+   * "delivered" for a result the app never got.
+   */
+  async finishPush(
+    conversationId: string,
+    task: Pick<TaskRecord, "taskId" | "resultAt">,
+    ok: boolean,
+  ): Promise<void> {
+    const taskUpdate = {
+      TableName: this.tableName,
+      Key: { conversationId, sk: taskSortKey(task.taskId) },
+      UpdateExpression: "SET push = :state, outcome = :outcome",
+      ConditionExpression: "push = :claimed",
+      ExpressionAttributeValues: {
+        ":state": ok ? "done" : "failed",
+        ":outcome": ok ? "delivered" : "delivery_failed",
+        ":claimed": "claimed",
+      },
+    };
+    if (ok || !task.resultAt) {
+      await mapTransientErrors(() => this.client.send(new UpdateCommand(taskUpdate)));
+      return;
+    }
+    // The history line's key is derived from when the result arrived (seq 0), as storeTaskResult wrote it.
+    const lineKey = messageSortKey({ atMs: Date.parse(task.resultAt), kind: "task_result", id: task.taskId });
+    const result = await transactWrite(this.client, [
+      { Update: taskUpdate },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { conversationId, sk: lineKey },
+          UpdateExpression: "SET #data.outcome = :failed",
+          ConditionExpression: "attribute_exists(sk)",
+          ExpressionAttributeNames: { "#data": "data" },
+          ExpressionAttributeValues: { ":failed": "delivery_failed" },
+        },
+      },
+    ]);
+    if (!result.committed) {
+      throw new Error(
+        `Recording the failed push of task ${task.taskId} was cancelled: ${result.reasons.map((r) => r.code).join(",")}`,
+      );
+    }
+  }
+
+  /**
+   * All tasks of a conversation (at most 1 000), in the order they were started (task ids are
+   * random, so key order means nothing to the agent or a reader), for polling and history.
+   */
+  async listTasks(conversationId: string): Promise<TaskRecord[]> {
+    assertValidId(conversationId);
+    return listTaskItems(this.client, this.tableName, conversationId);
+  }
+
+  /** The conditional update that completes a task with its result. */
+  private resultUpdate(conversationId: string, taskId: string, input: TaskResultInput, resultAt: string) {
+    const values: Record<string, unknown> = {
+      ":completed": "completed",
+      ":result": input.result ?? null,
+      ":outcome": input.outcome,
+      ":resultAt": resultAt,
+    };
+    let update = "SET #status = :completed, #result = :result, outcome = :outcome, resultAt = :resultAt";
+    if (input.pushPending) {
+      update += ", push = :pending";
+      values[":pending"] = "pending";
+    }
+    if (input.expiredAt !== undefined) {
+      update += ", expiredAt = :expiredAt, expiredForMs = :expiredForMs";
+      values[":expiredAt"] = input.expiredAt;
+      values[":expiredForMs"] = input.expiredForMs ?? 0;
+    }
+    return {
+      TableName: this.tableName,
+      Key: { conversationId, sk: taskSortKey(taskId) },
+      UpdateExpression: update,
+      ConditionExpression: "attribute_exists(sk) AND attribute_not_exists(outcome)",
+      ExpressionAttributeNames: { "#status": "status", "#result": "result" },
+      ExpressionAttributeValues: values,
+      ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
+    };
+  }
+}
+
+/** The task as the result write stored it, from the task read before the write. */
+const storedTask = (known: TaskRecord, input: TaskResultInput, resultAt: string): TaskRecord => ({
+  ...known,
+  status: "completed",
+  result: input.result ?? null,
+  outcome: input.outcome,
+  resultAt,
+  ...(input.pushPending ? { push: "pending" as const } : {}),
+  ...(input.expiredAt !== undefined
+    ? { expiredAt: input.expiredAt, expiredForMs: input.expiredForMs ?? 0 }
+    : {}),
+});
+
+/** Every task item of a conversation, in start order (shared with the history read). */
+export const listTaskItems = async (
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  conversationId: string,
+): Promise<TaskRecord[]> => {
+  const items = await queryAll(client, {
+    TableName: tableName,
+    KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
+    ExpressionAttributeValues: { ":id": conversationId, ":prefix": TASK_PREFIX },
+    ConsistentRead: true,
+  });
+  return items
+    .map(toTask)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.taskId.localeCompare(b.taskId));
+};

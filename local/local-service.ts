@@ -1,0 +1,319 @@
+// First, before any handler code is imported: see the module.
+import "./process-defaults.js";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { loadConfig } from "../functions/core/config.js";
+import type { LambdaHttpHandler } from "../functions/core/handler.js";
+import { ROUTES } from "../functions/core/routes.js";
+import { readBody, sendJson, toEvent } from "./api-gateway-event.js";
+import { createTables } from "./create-tables.js";
+import {
+  type DynamoDbLocal,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  LocalSetupError,
+  startDynamoDbLocal,
+} from "./dynamodb-local.js";
+import { DEFAULT_DATA_DIR, LOCAL_SECRETS, type LocalHealth } from "./local-env.js";
+import { matchRoute } from "./router.js";
+
+// The local service's lifecycle: bind the port, start DynamoDB Local, create the tables, load
+// the handler modules, serve, and stop all of it again. The CLI (`npm start`) is local/server.ts.
+
+/** Options of {@link startLocalServer}. */
+export interface LocalServerOptions {
+  /** @default 3000 (0 picks a free port) */
+  readonly port?: number;
+  /** Use this DynamoDB endpoint instead of starting DynamoDB Local. */
+  readonly dynamoEndpoint?: string;
+  /** Directory for DynamoDB Local's data and parked events. @default .local-data */
+  readonly dataDir?: string;
+  /** Keep DynamoDB Local in memory (tests, load runs, throwaway demos). @default false */
+  readonly inMemory?: boolean;
+  /** Extra environment for the handlers (secrets, SESSION_TTL_MS, RUNNER_URL...). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Table names. @default sessions / conversations */
+  readonly tables?: { sessions: string; conversations: string };
+  /** Do not print one line per request. @default false */
+  readonly quiet?: boolean;
+}
+
+export interface LocalServer {
+  readonly url: string;
+  /** The environment the handlers run with (local secrets included). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly sessionTtlMs: number;
+  readonly dynamodb: {
+    readonly endpoint: string;
+    readonly mode: LocalHealth["dynamodb"];
+    /** PID of the DynamoDB Local child this server started and will stop. */
+    readonly pid?: number;
+    /** Where its data lives, when persisted. */
+    readonly dataDir?: string;
+    /** What start-up had to clean up, e.g. a DynamoDB Local a killed run left behind. */
+    readonly notices: readonly string[];
+  };
+  /** Stops accepting requests, lets in-flight ones finish (3 s at most), then stops DynamoDB Local. */
+  close(): Promise<void>;
+}
+
+/** The only address the local service listens on. */
+export const HOST = "127.0.0.1";
+
+/** Binds the port first, so a busy port is one clear sentence before anything else starts. */
+const listen = (server: Server, port: number): Promise<number> =>
+  new Promise((done, fail) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE") {
+        fail(
+          new LocalSetupError(
+            `Port ${port} on ${HOST} is already in use: stop whatever is listening there, or start on another port (PORT=${port + 1} npm start).`,
+          ),
+        );
+      } else if (error.code === "EACCES") {
+        fail(
+          new LocalSetupError(
+            `Port ${port} on ${HOST} may not be used by this user: pick a port above 1023.`,
+          ),
+        );
+      } else fail(error);
+    };
+    server.once("error", onError);
+    server.listen(port, HOST, () => {
+      server.off("error", onError);
+      done((server.address() as AddressInfo).port);
+    });
+  });
+
+/** Handler modules keyed by route name, loaded the way Lambda loads them: one import each. */
+const loadHandlers = async (): Promise<Map<string, LambdaHttpHandler>> => {
+  const handlers = new Map<string, LambdaHttpHandler>();
+  for (const route of ROUTES) {
+    const entry = pathToFileURL(resolve(import.meta.dirname, "../functions", route.name, "handler.ts")).href;
+    const module = (await import(entry)) as { handler: LambdaHttpHandler };
+    handlers.set(route.name, module.handler);
+  }
+  return handlers;
+};
+
+/** The environment the handlers run with: local secrets, the caller's extras, then what is fixed locally. */
+const handlerEnv = (local: {
+  readonly extra: LocalServerOptions["env"];
+  readonly tables: { sessions: string; conversations: string };
+  readonly parkingDir: string;
+  readonly publicBaseUrl: string;
+  readonly endpoint: string;
+}): Record<string, string> => {
+  const env: Record<string, string> = { ...LOCAL_SECRETS, PUBLIC_BASE_URL: local.publicBaseUrl };
+  for (const [name, value] of Object.entries(local.extra ?? {})) if (value !== undefined) env[name] = value;
+  return {
+    ...env,
+    // Fixed for the local server: its own tables and DynamoDB, and never a real AWS queue.
+    SESSIONS_TABLE: local.tables.sessions,
+    CONVERSATIONS_TABLE: local.tables.conversations,
+    DYNAMODB_ENDPOINT: local.endpoint,
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_SESSION_TOKEN: "",
+    TASK_QUEUE_URL: "",
+    PARKING_QUEUE_URL: "",
+    PARKING_DIR: local.parkingDir,
+  };
+};
+
+/** What the request listener reads from the server it serves. */
+interface ListenerState {
+  /** The loaded handlers, or undefined while starting. */
+  handlers(): Map<string, LambdaHttpHandler> | undefined;
+  health(): LocalHealth;
+  readonly quiet: boolean;
+}
+
+/**
+ * Serves one request the way API Gateway would: `/health`, 503 while starting, 404/405 from the
+ * route table, 413 above the route's limit (with a margin, so the handler answers it as in AWS),
+ * else the route's handler with the event Lambda would get.
+ */
+const requestListener =
+  (state: ListenerState) =>
+  async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const url = new URL(req.url ?? "/", `http://${HOST}`);
+    try {
+      if (req.method === "GET" && url.pathname === "/health")
+        return sendJson(res, state.handlers() ? 200 : 503, state.health());
+      const loaded = state.handlers();
+      if (!loaded) {
+        return sendJson(
+          res,
+          503,
+          { error: "starting", message: "The local service is still starting; retry in a moment." },
+          { "retry-after": "1" },
+        );
+      }
+      const match = matchRoute(req.method ?? "GET", url.pathname);
+      if (!match)
+        return sendJson(res, 404, { error: "route_not_found", message: "No route matches this path." });
+      if ("methodNotAllowed" in match) {
+        return sendJson(
+          res,
+          405,
+          {
+            error: "method_not_allowed",
+            message: `Use ${match.methodNotAllowed.join(" or ")} on this path.`,
+          },
+          { allow: match.methodNotAllowed.join(", ") },
+        );
+      }
+      // A little above the route's limit, so the handler itself answers 413 like in AWS.
+      const body = await readBody(req, match.route.maxBodyBytes + 64 * 1024);
+      if (body === "too_large") {
+        return sendJson(res, 413, {
+          error: "payload_too_large",
+          message: "The request body is too large for this route.",
+        });
+      }
+      const handler = loaded.get(match.route.name);
+      if (!handler) throw new Error(`No handler loaded for ${match.route.name}`);
+      const result = await handler(
+        toEvent(req, url, body, match.pathParameters, `${match.route.method} ${match.route.path}`),
+      );
+      sendJson(res, result.statusCode, result.body, (result.headers ?? {}) as Record<string, string>);
+      if (!state.quiet) {
+        console.log(
+          `${req.method} ${url.pathname} -> ${result.statusCode} (${(performance.now() - started).toFixed(1)} ms)`,
+        );
+      }
+    } catch (error) {
+      console.error(error);
+      sendJson(res, 500, {
+        error: "internal_error",
+        message: "The local server failed to handle the request.",
+      });
+    }
+  };
+
+/**
+ * Where the data lives and where parked post-call events go (they are files): in PARKING_DIR,
+ * else under the data directory, else (in memory) in a temporary directory removed again on
+ * close, since an in-memory run keeps nothing.
+ */
+const localDirs = (options: LocalServerOptions) => {
+  const dataDir = options.inMemory ? undefined : resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const parkingBase = options.dataDir ?? dataDir;
+  const scratchDir =
+    options.env?.PARKING_DIR || parkingBase ? undefined : mkdtempSync(join(tmpdir(), "local-service-"));
+  const parkingDir = options.env?.PARKING_DIR || resolve(parkingBase ?? scratchDir ?? "", "parked");
+  return { dataDir, scratchDir, parkingDir };
+};
+
+/** Creates both tables (if absent) with the CDK stack's definitions. */
+const createLocalTables = async (endpoint: string, tables: { sessions: string; conversations: string }) => {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    await createTables(client, tables);
+  } finally {
+    client.destroy();
+  }
+};
+
+/** Stops the HTTP server (in-flight requests get 3 s), then DynamoDB Local, then removes the scratch dir. */
+const stopAll = async (server: Server, dynamo: DynamoDbLocal | undefined, scratchDir: string | undefined) => {
+  const closed = new Promise<void>((done) => server.close(() => done()));
+  server.closeIdleConnections();
+  const grace = setTimeout(() => server.closeAllConnections(), 3000);
+  await closed;
+  clearTimeout(grace);
+  await dynamo?.stop();
+  if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+};
+
+/**
+ * Runs every route of the route table in one Node process, through the same handler modules
+ * the Lambdas use, on DynamoDB Local (started here unless an endpoint is given).
+ *
+ * Order matters for clear failures: the configuration is checked, then the port is bound, then
+ * Java and DynamoDB Local start; whatever fails, nothing is left running.
+ */
+export const startLocalServer = async (options: LocalServerOptions = {}): Promise<LocalServer> => {
+  const requestedPort = options.port ?? 3000;
+  if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65_535)
+    throw new LocalSetupError(`Port must be a whole number from 0 to 65535, not ${String(options.port)}.`);
+  const tables = options.tables ?? { sessions: "sessions", conversations: "conversations" };
+  const { dataDir, scratchDir, parkingDir } = localDirs(options);
+  const baseEnv = (publicBaseUrl: string, endpoint: string) =>
+    handlerEnv({ extra: options.env, tables, parkingDir, publicBaseUrl, endpoint });
+  // Fail fast on a bad SESSION_TTL_MS & co., before a port or a Java process is taken.
+  const config = loadConfig(baseEnv(`http://${HOST}:${requestedPort}`, "http://check"), [
+    "tables",
+    "publicBaseUrl",
+  ]);
+
+  const server: Server = createServer();
+  let handlers: Map<string, LambdaHttpHandler> | undefined;
+  let dynamo: DynamoDbLocal | undefined;
+  const mode: LocalHealth["dynamodb"] = options.dynamoEndpoint
+    ? "external"
+    : options.inMemory
+      ? "embedded-in-memory"
+      : "embedded";
+  // Ready exactly when the handlers are loaded.
+  const health = (): LocalHealth => ({
+    status: handlers ? "ok" : "starting",
+    sessionTtlMs: config.sessionTtlMs,
+    dynamodb: mode,
+    callbackInToolResponse: config.exposeCallbackInToolResponse,
+  });
+  const handle = requestListener({
+    handlers: () => handlers,
+    health,
+    quiet: options.quiet ?? false,
+  });
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    void handle(req, res);
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= stopAll(server, dynamo, scratchDir);
+    return closing;
+  };
+
+  try {
+    const port = await listen(server, requestedPort);
+    const baseUrl = `http://${HOST}:${port}`;
+    if (dataDir) mkdirSync(dataDir, { recursive: true });
+    dynamo = options.dynamoEndpoint
+      ? undefined
+      : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
+    const endpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? "";
+    await createLocalTables(endpoint, tables);
+    const env = baseEnv(baseUrl, endpoint);
+    // Handler modules read process.env once, at import (as a Lambda container does at cold start).
+    for (const [name, value] of Object.entries(env)) process.env[name] = value;
+    handlers = await loadHandlers();
+    return {
+      url: baseUrl,
+      env,
+      sessionTtlMs: config.sessionTtlMs,
+      dynamodb: {
+        endpoint,
+        mode,
+        ...(dynamo ? { pid: dynamo.pid } : {}),
+        ...(dataDir && dynamo ? { dataDir } : {}),
+        notices: dynamo?.notices ?? [],
+      },
+      close,
+    };
+  } catch (error) {
+    // Never leave a Java process or a bound port behind when start-up fails half-way.
+    await close();
+    throw error;
+  }
+};
