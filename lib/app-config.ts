@@ -25,6 +25,12 @@ export interface AppConfig {
   readonly logLevel: LogLevel;
   /** Existing Secrets Manager secrets to use instead of creating them (`<secretName>Arn`, complete ARNs). */
   readonly existingSecretArns: Readonly<Partial<Record<SecretName, string>>>;
+  /** Deploy the example task runner (`exampleRunner`, default true; `false` when you bring your own). */
+  readonly exampleRunner: boolean;
+  /** Task messages per runner invocation (`taskRunnerBatchSize`, 1–10, default 5). */
+  readonly taskRunnerBatchSize: number;
+  /** Most concurrent runner invocations (`taskRunnerMaxConcurrency`, 2–1000, default 10). */
+  readonly taskRunnerMaxConcurrency: number;
 }
 
 /** Levels Powertools Logger understands. */
@@ -96,6 +102,11 @@ export const readAppConfig = (node: Node): AppConfig => {
     existingSecretArns[name] = arn;
   }
 
+  const exampleRunner = (text("exampleRunner") ?? "true").toLowerCase();
+  if (exampleRunner !== "true" && exampleRunner !== "false") {
+    throw new Error(`Context "exampleRunner" must be true or false (got "${exampleRunner}").`);
+  }
+
   const apiRateLimit = wholeNumber("apiRateLimit", 50, 1, 10_000) as number;
   const apiBurstLimit = wholeNumber("apiBurstLimit", 100, 1, 5_000) as number;
   const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
@@ -112,6 +123,9 @@ export const readAppConfig = (node: Node): AppConfig => {
     ) as number,
     logLevel,
     existingSecretArns,
+    exampleRunner: exampleRunner === "true",
+    taskRunnerBatchSize: wholeNumber("taskRunnerBatchSize", 5, 1, 10) as number,
+    taskRunnerMaxConcurrency: wholeNumber("taskRunnerMaxConcurrency", 10, 2, 1000) as number,
     ...(publicBaseUrl !== undefined ? { publicBaseUrl } : {}),
     ...(alarmEmail !== undefined ? { alarmEmail } : {}),
     ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),

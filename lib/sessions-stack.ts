@@ -1,4 +1,5 @@
-import { RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { fileURLToPath } from "node:url";
+import { Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import type { SecretName } from "../functions/core/routes.js";
 import { Api } from "./constructs/api.js";
@@ -6,6 +7,10 @@ import { Observability } from "./constructs/observability.js";
 import { ServiceSecrets } from "./constructs/secrets.js";
 import { Tables } from "./constructs/tables.js";
 import { TaskQueues } from "./constructs/task-queues.js";
+import { TaskRunner } from "./constructs/task-runner.js";
+
+/** The example runner's handler (`lookup_order`, `sleep`). */
+const EXAMPLE_RUNNER_ENTRY = fileURLToPath(new URL("../examples/runner/handler.ts", import.meta.url));
 
 /** Properties of {@link SessionsStack}. */
 export interface SessionsStackProps extends StackProps {
@@ -61,6 +66,22 @@ export interface SessionsStackProps extends StackProps {
    * @default - all secrets are created
    */
   readonly existingSecretArns?: Readonly<Partial<Record<SecretName, string>>>;
+  /**
+   * Deploy the example task runner on the task queue, so a fresh deployment completes tasks.
+   * Turn it off when your own runner consumes the queue.
+   * @default true
+   */
+  readonly exampleRunner?: boolean;
+  /**
+   * Task messages per runner invocation.
+   * @default 5
+   */
+  readonly taskRunnerBatchSize?: number;
+  /**
+   * Most concurrent runner invocations.
+   * @default 10
+   */
+  readonly taskRunnerMaxConcurrency?: number;
 }
 
 /** The whole service: tables, secrets, queues, the API with its functions, alarms. */
@@ -70,6 +91,8 @@ export class SessionsStack extends Stack {
   public readonly queues: TaskQueues;
   public readonly api: Api;
   public readonly observability: Observability;
+  /** The example runner, unless `exampleRunner` is false. */
+  public readonly exampleRunner?: TaskRunner;
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
@@ -99,11 +122,28 @@ export class SessionsStack extends Stack {
         sessionTtlMs: props.sessionTtlMs,
       }),
     });
+    if (props.exampleRunner !== false) {
+      this.exampleRunner = new TaskRunner(this, "ExampleRunner", {
+        name: "example-runner",
+        entry: EXAMPLE_RUNNER_ENTRY,
+        queue: this.queues.tasks,
+        publicBaseUrl: this.api.url,
+        // A `sleep` may last 300 s; the rest is for delivering its result.
+        timeout: Duration.seconds(330),
+        logRemovalPolicy: stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+        ...optional({
+          batchSize: props.taskRunnerBatchSize,
+          maxConcurrency: props.taskRunnerMaxConcurrency,
+          logLevel: props.logLevel,
+        }),
+      });
+    }
     this.observability = new Observability(this, "Observability", {
       stage,
       api: this.api,
       tables: this.tables,
       queues: this.queues,
+      taskRunners: this.exampleRunner ? [this.exampleRunner] : [],
       ...optional({
         callbackAfterExpiryThreshold: props.callbackAfterExpiryAlarmThreshold,
         alarmEmail: props.alarmEmail,
