@@ -25,6 +25,12 @@ export interface AppConfig {
   readonly logLevel: LogLevel;
   /** Existing Secrets Manager secrets to use instead of creating them (`<secretName>Arn`, complete ARNs). */
   readonly existingSecretArns: Readonly<Partial<Record<SecretName, string>>>;
+  /** Deploy the example task runner (`exampleRunner`, default true; `false` when you bring your own). */
+  readonly exampleRunner: boolean;
+  /** Task messages per runner invocation (`taskRunnerBatchSize`, 1–10, default 5). */
+  readonly taskRunnerBatchSize: number;
+  /** Most concurrent runner invocations (`taskRunnerMaxConcurrency`, 2–1000, default 10). */
+  readonly taskRunnerMaxConcurrency: number;
 }
 
 /**
@@ -37,6 +43,8 @@ export const APP_DEFAULTS = {
   apiBurstLimit: 100,
   callbackAfterExpiryAlarmThreshold: 20,
   logLevel: "INFO",
+  taskRunnerBatchSize: 5,
+  taskRunnerMaxConcurrency: 10,
 } as const;
 
 /** Levels Powertools Logger understands. */
@@ -108,6 +116,11 @@ export const readAppConfig = (node: Node): AppConfig => {
     existingSecretArns[name] = arn;
   }
 
+  const exampleRunner = (text("exampleRunner") ?? "true").toLowerCase();
+  if (exampleRunner !== "true" && exampleRunner !== "false") {
+    throw new Error(`Context "exampleRunner" must be true or false (got "${exampleRunner}").`);
+  }
+
   const apiRateLimit = wholeNumber("apiRateLimit", APP_DEFAULTS.apiRateLimit, 1, 10_000) as number;
   const apiBurstLimit = wholeNumber("apiBurstLimit", APP_DEFAULTS.apiBurstLimit, 1, 5_000) as number;
   const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
@@ -124,6 +137,19 @@ export const readAppConfig = (node: Node): AppConfig => {
     ) as number,
     logLevel,
     existingSecretArns,
+    exampleRunner: exampleRunner === "true",
+    taskRunnerBatchSize: wholeNumber(
+      "taskRunnerBatchSize",
+      APP_DEFAULTS.taskRunnerBatchSize,
+      1,
+      10,
+    ) as number,
+    taskRunnerMaxConcurrency: wholeNumber(
+      "taskRunnerMaxConcurrency",
+      APP_DEFAULTS.taskRunnerMaxConcurrency,
+      2,
+      1000,
+    ) as number,
     ...(publicBaseUrl !== undefined ? { publicBaseUrl } : {}),
     ...(alarmEmail !== undefined ? { alarmEmail } : {}),
     ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),

@@ -1,4 +1,5 @@
-import { RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { fileURLToPath } from "node:url";
+import { Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import type { AppConfig } from "./app-config.js";
 import { Api } from "./constructs/api.js";
@@ -6,6 +7,10 @@ import { Observability } from "./constructs/observability.js";
 import { ServiceSecrets } from "./constructs/secrets.js";
 import { Tables } from "./constructs/tables.js";
 import { TaskQueues } from "./constructs/task-queues.js";
+import { TaskRunner } from "./constructs/task-runner.js";
+
+/** The example runner's handler (`lookup_order`, `sleep`). */
+const EXAMPLE_RUNNER_ENTRY = fileURLToPath(new URL("../examples/runner/handler.ts", import.meta.url));
 
 /** Properties of {@link SessionsStack}. */
 export interface SessionsStackProps extends StackProps {
@@ -20,6 +25,8 @@ export class SessionsStack extends Stack {
   public readonly queues: TaskQueues;
   public readonly api: Api;
   public readonly observability: Observability;
+  /** The example runner, unless `exampleRunner` is false. */
+  public readonly exampleRunner?: TaskRunner;
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
@@ -47,11 +54,26 @@ export class SessionsStack extends Stack {
         sessionTtlMs: config.sessionTtlMs,
       }),
     });
+    if (config.exampleRunner) {
+      this.exampleRunner = new TaskRunner(this, "ExampleRunner", {
+        name: "example-runner",
+        entry: EXAMPLE_RUNNER_ENTRY,
+        queue: this.queues.tasks,
+        publicBaseUrl: this.api.url,
+        // A `sleep` may last 300 s; the rest is for delivering its result.
+        timeout: Duration.seconds(330),
+        logRemovalPolicy: stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+        batchSize: config.taskRunnerBatchSize,
+        maxConcurrency: config.taskRunnerMaxConcurrency,
+        logLevel: config.logLevel,
+      });
+    }
     this.observability = new Observability(this, "Observability", {
       stage,
       api: this.api,
       tables: this.tables,
       queues: this.queues,
+      taskRunners: this.exampleRunner ? [this.exampleRunner] : [],
       callbackAfterExpiryThreshold: config.callbackAfterExpiryAlarmThreshold,
       ...optional({ alarmEmail: config.alarmEmail }),
     });

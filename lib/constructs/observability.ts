@@ -22,6 +22,7 @@ import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-na
 import type { Api } from "./api.js";
 import type { Tables } from "./tables.js";
 import type { TaskQueues } from "./task-queues.js";
+import type { TaskRunner } from "./task-runner.js";
 
 /** Properties of {@link Observability}. */
 export interface ObservabilityProps {
@@ -33,6 +34,11 @@ export interface ObservabilityProps {
   readonly tables: Tables;
   /** Dead-lettered tasks and parked post-call events. */
   readonly queues: TaskQueues;
+  /**
+   * Task runners whose alarms (errors, oldest task age) notify the topic and whose errors are graphed.
+   * @default - none
+   */
+  readonly taskRunners?: readonly TaskRunner[];
   /**
    * Callbacks arriving after their session expired, per 5 minutes, above which the alarm fires.
    * A few are normal (slow tools); many mean runners are too slow or sessions too short.
@@ -199,6 +205,14 @@ export class Observability extends Construct {
       );
     }
 
+    for (const runner of props.taskRunners ?? []) {
+      for (const runnerAlarm of runner.alarms) {
+        runnerAlarm.addAlarmAction(action);
+        runnerAlarm.addOkAction(action);
+        this.alarms.push(runnerAlarm);
+      }
+    }
+
     const tableThrottles = [
       throttledRequests(tables.sessions, "sessions", "sessions"),
       throttledRequests(tables.conversations, "conversations", "conversations"),
@@ -272,7 +286,9 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: "Lambda errors",
-        left: functions.map((fn) => fn.handler.metricErrors({ period: FIVE_MINUTES, label: fn.name })),
+        left: [...functions, ...(props.taskRunners ?? []).map((runner) => runner.function)].map((fn) =>
+          fn.handler.metricErrors({ period: FIVE_MINUTES, label: fn.name }),
+        ),
         width: 8,
       }),
       new GraphWidget({

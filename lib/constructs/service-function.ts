@@ -50,6 +50,16 @@ export interface TableBinding {
 export interface ServiceFunctionProps {
   /** The function's folder under `functions/` (the route name, e.g. `register-session`). */
   readonly name: string;
+  /**
+   * The handler file, for code that does not live in `functions/<name>/` (task runners).
+   * @default `functions/<name>/handler.ts`
+   */
+  readonly entry?: string;
+  /**
+   * Adds the Parameters and Secrets extension layer (how functions read secrets without the SDK).
+   * @default true
+   */
+  readonly secretsExtension?: boolean;
   /** One line shown in the Lambda console. */
   readonly description?: string;
   /**
@@ -109,7 +119,7 @@ export class ServiceFunction extends Construct {
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
     this.name = props.name;
-    const entry = `${FUNCTIONS_DIR}${props.name}/handler.ts`;
+    const entry = props.entry ?? `${FUNCTIONS_DIR}${props.name}/handler.ts`;
     if (!existsSync(entry)) {
       throw new Error(`Function "${props.name}" has no handler: expected ${entry}`);
     }
@@ -145,11 +155,15 @@ export class ServiceFunction extends Construct {
       role: this.role,
       // Secrets are read through the Parameters and Secrets extension (a local HTTP cache), so no
       // function bundles the Secrets Manager SDK client. Values are cached for 5 minutes.
-      paramsAndSecrets: ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
-        cacheSize: 10,
-        secretsManagerTtl: Duration.minutes(5),
-        logLevel: ParamsAndSecretsLogLevel.WARN,
-      }),
+      ...(props.secretsExtension === false
+        ? {}
+        : {
+            paramsAndSecrets: ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
+              cacheSize: 10,
+              secretsManagerTtl: Duration.minutes(5),
+              logLevel: ParamsAndSecretsLogLevel.WARN,
+            }),
+          }),
       logGroup: this.logGroup,
       ...(props.reservedConcurrency !== undefined
         ? { reservedConcurrentExecutions: props.reservedConcurrency }

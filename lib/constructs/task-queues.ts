@@ -8,8 +8,9 @@ export interface TaskQueuesProps {
   readonly stage: string;
   /**
    * How long a task message stays invisible after a runner received it. A runner that crashes
-   * lets the task reappear after this.
-   * @default Duration.minutes(2)
+   * lets the task reappear after this. It must be at least the runner's Lambda timeout (the example
+   * runner's is 330 s, for a 300 s `sleep`), or Lambda refuses the subscription.
+   * @default Duration.minutes(6)
    */
   readonly taskVisibilityTimeout?: Duration;
   /**
@@ -46,7 +47,7 @@ export class TaskQueues extends Construct {
     });
     this.tasks = new Queue(this, "Tasks", {
       ...secure,
-      visibilityTimeout: props.taskVisibilityTimeout ?? Duration.minutes(2),
+      visibilityTimeout: props.taskVisibilityTimeout ?? Duration.minutes(6),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.tasksDeadLetter, maxReceiveCount },
     });

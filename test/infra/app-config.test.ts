@@ -14,6 +14,9 @@ describe("app config from context", () => {
       callbackAfterExpiryAlarmThreshold: 20,
       logLevel: "INFO",
       existingSecretArns: {},
+      exampleRunner: true,
+      taskRunnerBatchSize: 5,
+      taskRunnerMaxConcurrency: 10,
     });
   });
 
