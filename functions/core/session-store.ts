@@ -72,7 +72,8 @@ export interface SessionStoreOptions {
 
 const METADATA_MAX_BYTES = 2048;
 
-const sessionInputSchema = z.strictObject({
+/** What a registration may carry, value by value (also the OpenAPI document's source). */
+export const sessionInputSchema = z.strictObject({
   agentId: z.optional(z.string().check(z.regex(ID_PATTERN))),
   notifyUrl: z.optional(z.url({ protocol: /^https?$/ }).check(z.maxLength(2048))),
   metadata: z.optional(

@@ -18,7 +18,8 @@ export interface TaskResultDeps {
   readonly now: Clock;
 }
 
-const resultBodySchema = z.strictObject({
+/** Body of the task callback (also the OpenAPI document's source). */
+export const resultBodySchema = z.strictObject({
   status: z.optional(z.enum(["succeeded", "failed"])),
   result: z.optional(z.unknown()),
   error: z.optional(z.string().check(z.maxLength(2000))),
