@@ -59,7 +59,9 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
   assertValidId(taskId, "taskId");
   const token = bearerToken(request.headers);
   if (token === undefined)
-    throw new UnauthorizedError("A task token is required: Authorization: Bearer <token>.");
+    throw new UnauthorizedError(
+      "A task token is required: this route expects Authorization: Bearer <callbackToken>.",
+    );
   const body = parseWith(resultBodySchema, parseJsonBody(request), "body");
   const result = {
     status: body.status ?? "succeeded",
@@ -71,7 +73,9 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
   if (!task) return taskNotFound(conversationId, taskId);
   // Tokens are per task and per conversation: another task's token never matches this hash.
   if (!taskTokenMatches(token, task.tokenHash))
-    throw new UnauthorizedError("The task token is not valid for this task.");
+    throw new UnauthorizedError(
+      "The task token is not valid for this task: this route expects Authorization: Bearer <callbackToken> of this task.",
+    );
   const receivedAtMs = deps.now();
   if (task.outcome) return answerDuplicate(deps, conversationId, task, receivedAtMs);
 
