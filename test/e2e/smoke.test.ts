@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openApiDocument } from "../../functions/core/openapi.js";
 import { findFreePort } from "../../local/dynamodb-local.js";
 import { type SpawnedServer, spawnLocalServer } from "../support/spawn-local-server.js";
 
@@ -90,6 +91,13 @@ describe("npm run smoke", () => {
     expect(failures[0]).toMatch(/✗ +3 tool call .*HTTP 401 unauthorized: .*X-Tool-Secret/);
     expect(run.lines.at(-1)).toBe(failures[0]);
     expect(run.lines.join("\n")).not.toContain(TOOL_SECRET);
+  });
+
+  it("serves its OpenAPI document at GET /openapi.json, naming itself as the server", async () => {
+    const response = await fetch(`${server.url}/openapi.json`);
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(openApiDocument(server.url));
   });
 
   it("fails with one line when nothing listens at --url", async () => {
