@@ -246,6 +246,36 @@ export class ElevenLabsApiError extends Error {
   override readonly name = "ElevenLabsApiError";
 }
 
+/**
+ * What ElevenLabs said was wrong, without echoing the request: validation errors carry the input
+ * (which may be the tool secret), so only their messages and locations are kept.
+ */
+export const errorDetail = (text: string): string => {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return "";
+  }
+  const detail = (body as { detail?: unknown } | null)?.detail;
+  if (typeof detail === "string") return `: ${detail.slice(0, 200)}`;
+  if (detail && typeof detail === "object" && !Array.isArray(detail)) {
+    const message = (detail as { message?: unknown }).message;
+    return typeof message === "string" ? `: ${message.slice(0, 200)}` : "";
+  }
+  if (Array.isArray(detail)) {
+    const parts = detail
+      .slice(0, 3)
+      .map((d: { loc?: unknown; msg?: unknown }) =>
+        [Array.isArray(d.loc) ? d.loc.join(".") : "", typeof d.msg === "string" ? d.msg : ""]
+          .filter(Boolean)
+          .join(" "),
+      );
+    return `: ${parts.join("; ").slice(0, 300)}`;
+  }
+  return "";
+};
+
 export interface ApplyOptions {
   readonly apiKey: string;
   /** @default https://api.elevenlabs.io */
@@ -290,7 +320,7 @@ export const applyElevenLabsSetup = async (
     }
     const text = await response.text();
     if (!response.ok) {
-      const reason = response.status === 401 ? " (check ELEVENLABS_API_KEY)" : `: ${text.slice(0, 200)}`;
+      const reason = response.status === 401 ? " (check ELEVENLABS_API_KEY)" : errorDetail(text);
       throw new ElevenLabsApiError(
         `${method} ${path.split("?")[0]} answered HTTP ${response.status}${reason}`,
       );

@@ -9,6 +9,7 @@ import { normalizeApiUrl } from "../../../local/api-url.js";
 import {
   type buildElevenLabsSetup,
   DEFAULT_TOOLS_FILE,
+  errorDetail,
   parseToolsFile,
   runElevenLabsConfig,
 } from "../../../local/elevenlabs-config.js";
@@ -120,6 +121,19 @@ describe("npm run elevenlabs:config (printing)", () => {
         expect(normalizeApiUrl(base)).toBe(base);
       }),
     );
+  });
+
+  it("reports ElevenLabs' validation messages without echoing the input (it may be the secret)", () => {
+    const body = JSON.stringify({
+      detail: [
+        { loc: ["body", "value"], msg: "String should have at most 100 characters", input: "SECRET-VALUE" },
+      ],
+    });
+    expect(errorDetail(body)).toBe(": body.value String should have at most 100 characters");
+    expect(errorDetail(JSON.stringify({ detail: { status: "x", message: "Agent not found" } }))).toBe(
+      ": Agent not found",
+    );
+    expect(errorDetail("<html>")).toBe("");
   });
 
   it("checks the tools file: reserved names, conversation_id, duplicates and bad fields", () => {
