@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runSmoke, type SmokeSecrets } from "../../../local/smoke.js";
+import { runSmoke, runSmokeCli, type SmokeSecrets } from "../../../local/smoke.js";
 
 const SECRETS: SmokeSecrets = { serviceToken: "svc", toolSecret: "tool", webhookSecret: "whsec" };
 const BASE = "https://api.example.test";
@@ -132,5 +132,31 @@ describe("runSmoke", () => {
       ),
     ]);
     expect(fake.calls.some((c) => c.startsWith("DELETE"))).toBe(false);
+  });
+});
+
+describe("npm run smoke: bad invocations are one line, before any request", () => {
+  const cli = async (argv: string[]) => {
+    const err: string[] = [];
+    const out: string[] = [];
+    const code = await runSmokeCli(argv, {}, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, err, out };
+  };
+
+  it.each([
+    [["--url", "https://https://abc.example"], /^npm run smoke: --url has its scheme twice/],
+    [[], /^npm run smoke: --url is required/],
+    [
+      ["--url", "http://127.0.0.1:1", "--stage", "Prod Stage"],
+      /^npm run smoke: --stage must be a lower-case stage name, not "Prod Stage"\.$/,
+    ],
+    [["--url", "http://127.0.0.1:1", "--bogus"], /^npm run smoke: Unknown option '--bogus'/],
+    [["--url", "http://127.0.0.1:1", "--task-timeout-ms", "soon"], /not "soon"/],
+  ])("%j", async (argv, expected) => {
+    const { code, err, out } = await cli(argv);
+
+    expect(code).toBe(1);
+    expect(err).toEqual([expect.stringMatching(expected)]);
+    expect(out).toEqual([]);
   });
 });
