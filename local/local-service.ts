@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { loadConfig } from "../functions/core/config.js";
 import type { LambdaHttpHandler } from "../functions/core/handler.js";
+import { openApiDocument } from "../functions/core/openapi.js";
 import { ROUTES } from "../functions/core/routes.js";
 import { readBody, sendJson, toEvent } from "./api-gateway-event.js";
 import { createTables } from "./create-tables.js";
@@ -148,6 +149,12 @@ const requestListener =
     try {
       if (req.method === "GET" && url.pathname === "/health")
         return sendJson(res, state.handlers() ? 200 : 503, state.health());
+      if (req.method === "GET" && url.pathname === "/openapi.json")
+        return sendJson(
+          res,
+          200,
+          openApiDocument(`http://${HOST}:${(req.socket.localPort ?? 0).toString()}`),
+        );
       const loaded = state.handlers();
       if (!loaded) {
         return sendJson(

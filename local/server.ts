@@ -72,6 +72,17 @@ const shortPath = (path: string): string => {
   return rel === "" ? "." : rel.startsWith("..") ? path : rel;
 };
 
+/**
+ * A demo command that runs against this service: the demo waits for a session to expire, and
+ * refuses (without `--wait`) when that would take more than a minute.
+ */
+const demoHint = (server: LocalServer): string => {
+  const port = new URL(server.url).port;
+  const url = port === "3000" ? "" : ` --url ${server.url}`;
+  if (server.sessionTtlMs <= 60_000) return `Try: npm run demo${url ? ` --${url}` : ""} (another terminal).`;
+  return `Try (another terminal): npm run demo -- --wait${url} (waits ${Math.round(server.sessionTtlMs / 60_000)} min for the expiry), or restart with SESSION_TTL_MS=5000 npm start${port === "3000" ? "" : ` -- --port ${port}`} and run npm run demo${url ? ` --${url}` : ""}.`;
+};
+
 /** What `npm start` prints once it is ready: where to call, with what, and how to stop. */
 export const banner = (server: LocalServer, startedMs: number): string => {
   const { dynamodb } = server;
@@ -96,7 +107,9 @@ export const banner = (server: LocalServer, startedMs: number): string => {
     "  routes",
     ...ROUTES.map((r) => `    ${r.method.padEnd(5)}${r.path}`),
     `    GET  /health`,
-    "Try: npm run demo (another terminal). Ctrl-C stops the service and DynamoDB Local.",
+    `    GET  /openapi.json (this API as OpenAPI 3.1)`,
+    demoHint(server),
+    "Ctrl-C stops the service and DynamoDB Local.",
   ].join("\n");
 };
 

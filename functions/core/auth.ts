@@ -19,16 +19,30 @@ export const bearerToken = (headers: Readonly<Record<string, string>>): string |
   return match?.[1];
 };
 
+/**
+ * What a route's 401 tells the caller to send: the header, never its value (a caller that knows
+ * the header but not the value learns nothing it could not read in the README).
+ */
+export const SERVICE_TOKEN_HINT =
+  "Missing or invalid credentials: this route expects Authorization: Bearer <service token>.";
+export const TOOL_SECRET_HINT =
+  "Missing or invalid credentials: this route expects the X-Tool-Secret header (the tool secret).";
+
 /** Throws 401 unless the request carries the expected bearer token. */
-export const requireBearer = (headers: Readonly<Record<string, string>>, expected: string): void => {
+export const requireBearer = (
+  headers: Readonly<Record<string, string>>,
+  expected: string,
+  hint = SERVICE_TOKEN_HINT,
+): void => {
   const token = bearerToken(headers);
-  if (token === undefined || !constantTimeEquals(token, expected)) throw new UnauthorizedError();
+  if (token === undefined || !constantTimeEquals(token, expected)) throw new UnauthorizedError(hint);
 };
 
 /** Throws 401 unless the tool secret header matches. */
 export const requireToolSecret = (headers: Readonly<Record<string, string>>, expected: string): void => {
   const given = headers[TOOL_SECRET_HEADER];
-  if (given === undefined || !constantTimeEquals(given, expected)) throw new UnauthorizedError();
+  if (given === undefined || !constantTimeEquals(given, expected))
+    throw new UnauthorizedError(TOOL_SECRET_HINT);
 };
 
 /** A new per-task bearer token: 256 random bits, base64url. */

@@ -32,6 +32,15 @@ export interface Config {
 /** Which variables a function needs; missing ones fail the cold start with a clear message. */
 export type ConfigNeed = "tables" | "publicBaseUrl";
 
+/**
+ * A bad value as the error shows it: quoted and cut short, so a stray paste stays readable.
+ * Only non-secret variables are ever echoed (secrets are read elsewhere and never checked here).
+ */
+const echo = (value: string | undefined): string => {
+  const text = value ?? "";
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+};
+
 /** Thrown at cold start when the environment is incomplete. */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -56,20 +65,20 @@ export const loadConfig = (
   const conversationsTable = need("CONVERSATIONS_TABLE", tables);
   const publicBaseUrl = need("PUBLIC_BASE_URL", needs.includes("publicBaseUrl")).replace(/\/+$/, "");
   if (publicBaseUrl && !/^https?:\/\/[^\s]+$/.test(publicBaseUrl))
-    problems.push("PUBLIC_BASE_URL must be an http(s) URL");
+    problems.push(`PUBLIC_BASE_URL must be an http(s) URL, not ${echo(publicBaseUrl)}`);
 
   const ttlText = env.SESSION_TTL_MS?.trim();
   const sessionTtlMs = ttlText ? Number(ttlText) : DEFAULT_SESSION_TTL_MS;
   if (!Number.isInteger(sessionTtlMs) || sessionTtlMs <= 0)
-    problems.push("SESSION_TTL_MS must be a positive whole number of ms");
+    problems.push(`SESSION_TTL_MS must be a positive whole number of ms, not ${echo(ttlText)}`);
   const notifyText = env.NOTIFY_TIMEOUT_MS?.trim();
   const notifyTimeoutMs = notifyText ? Number(notifyText) : 2000;
   if (!Number.isInteger(notifyTimeoutMs) || notifyTimeoutMs <= 0 || notifyTimeoutMs > 10_000) {
-    problems.push("NOTIFY_TIMEOUT_MS must be a whole number from 1 to 10000");
+    problems.push(`NOTIFY_TIMEOUT_MS must be a whole number from 1 to 10000, not ${echo(notifyText)}`);
   }
   const elevenlabsApiBaseUrl = env.ELEVENLABS_API_BASE_URL?.trim();
   if (elevenlabsApiBaseUrl && !/^https?:\/\/[^\s]+$/.test(elevenlabsApiBaseUrl))
-    problems.push("ELEVENLABS_API_BASE_URL must be an http(s) URL");
+    problems.push(`ELEVENLABS_API_BASE_URL must be an http(s) URL, not ${echo(elevenlabsApiBaseUrl)}`);
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join("; ")}.`);
 
   const optional = (name: string) => env[name]?.trim() || undefined;

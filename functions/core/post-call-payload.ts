@@ -23,7 +23,8 @@ const optionalText = z.optional(z.nullable(z.string()));
 const optionalNumber = z.optional(z.nullable(z.number().check(z.gte(0))));
 const looseRecord = z.optional(z.nullable(z.record(z.string(), z.unknown())));
 
-const envelopeSchema = z.looseObject({
+/** The webhook envelope every post-call event shares (also the OpenAPI document's source). */
+export const envelopeSchema = z.looseObject({
   type: z.string(),
   event_timestamp: optionalNumber,
   data: z.looseObject({ conversation_id: z.optional(z.unknown()) }),
@@ -38,7 +39,7 @@ const transcriptLineSchema = z.looseObject({
   interrupted: z.optional(z.nullable(z.boolean())),
 });
 
-const transcriptionSchema = z.looseObject({
+export const transcriptionSchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
   agent_id: optionalText,
   status: optionalText,
@@ -62,7 +63,7 @@ const transcriptionSchema = z.looseObject({
   ),
 });
 
-const initiationFailureSchema = z.looseObject({
+export const initiationFailureSchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
   agent_id: optionalText,
   failure_reason: optionalText,

@@ -19,7 +19,8 @@ export interface TaskResultDeps {
   readonly now: Clock;
 }
 
-const resultBodySchema = z.strictObject({
+/** Body of the task callback (also the OpenAPI document's source). */
+export const resultBodySchema = z.strictObject({
   status: z.optional(z.enum(["succeeded", "failed"])),
   result: z.optional(z.unknown()),
   error: z.optional(z.string().check(z.maxLength(2000))),
@@ -59,7 +60,9 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
   assertValidId(taskId, "taskId");
   const token = bearerToken(request.headers);
   if (token === undefined)
-    throw new UnauthorizedError("A task token is required: Authorization: Bearer <token>.");
+    throw new UnauthorizedError(
+      "A task token is required: this route expects Authorization: Bearer <callbackToken>.",
+    );
   const body = parseWith(resultBodySchema, parseJsonBody(request), "body");
   const result = {
     status: body.status ?? "succeeded",
@@ -71,7 +74,9 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
   if (!task) return taskNotFound(conversationId, taskId);
   // Tokens are per task and per conversation: another task's token never matches this hash.
   if (!taskTokenMatches(token, task.tokenHash))
-    throw new UnauthorizedError("The task token is not valid for this task.");
+    throw new UnauthorizedError(
+      "The task token is not valid for this task: this route expects Authorization: Bearer <callbackToken> of this task.",
+    );
   const receivedAtMs = deps.now();
   if (task.outcome) return answerDuplicate(deps, conversationId, task, receivedAtMs);
 

@@ -28,7 +28,7 @@ export interface ToolDeps {
  * from `system__conversation_id`. Some setups wrap them as `{ tool_name, parameters, ... }`;
  * both are accepted.
  */
-const toolBodySchema = z.looseObject({
+export const toolBodySchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
 });
 
@@ -144,7 +144,8 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
   };
 };
 
-const pollBodySchema = z.looseObject({
+/** Body of `POST /tools/get_task_result` (also the OpenAPI document's source). */
+export const pollBodySchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
   task_id: z.optional(z.string().check(z.regex(ID_PATTERN))),
 });

@@ -376,7 +376,7 @@ describe("the local service as a process: start, persist, stop", () => {
 
         expectOneLine(
           exit,
-          /^npm start: Invalid configuration: SESSION_TTL_MS must be a positive whole number of ms\.$/,
+          /^npm start: Invalid configuration: SESSION_TTL_MS must be a positive whole number of ms, not "abc"\.$/,
         );
       },
       timeLimitForStarts(1),

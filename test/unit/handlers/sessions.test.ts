@@ -68,7 +68,10 @@ describe("session routes", () => {
       apiEvent({ method: "POST", ...sessionPath("conv-1"), headers }),
     );
     expect(response.statusCode).toBe(401);
-    expect(bodyOf(response)).toEqual({ error: "unauthorized", message: "Missing or invalid credentials." });
+    expect(bodyOf(response)).toEqual({
+      error: "unauthorized",
+      message: "Missing or invalid credentials: this route expects Authorization: Bearer <service token>.",
+    });
     expect(ddb.calls()).toHaveLength(0);
   });
 
