@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build, version as esbuildVersion, type Metafile } from "esbuild";
+import { LAMBDA_BUNDLE } from "../lib/bundling.js";
 import type { Table } from "./report.js";
 import { fmtKb, fmtRatio, verdict } from "./stats.js";
 
@@ -22,36 +23,35 @@ export interface BundleConfig {
   readonly banner?: string;
   readonly sourcemap: boolean;
   readonly extension: ".mjs" | ".cjs";
+  /** esbuild `alias` (package → replacement). */
+  readonly alias?: Readonly<Record<string, string>>;
 }
 
 /**
- * The settings `ServiceFunction` (lib/constructs/service-function.ts) gives `NodejsFunction`:
- * ESM, minified, `mainFields: ["module", "main"]`, a `require` banner, linked source maps
- * without sources content, and nothing external. The target is read from that file so the two
- * cannot drift silently.
+ * The settings every Lambda is bundled with (`LAMBDA_BUNDLE` in lib/bundling.ts, which
+ * `ServiceFunction` hands to `NodejsFunction`), including the env-only credentials alias.
  */
-export const deployedConfig = (repoRoot: string): BundleConfig => {
-  const path = join(repoRoot, "lib/constructs/service-function.ts");
-  // Without the construct (not written yet), fall back to what it is meant to do: ESM on node24.
-  const source = existsSync(path)
-    ? readFileSync(path, "utf8")
-    : 'BUNDLE_TARGET = "node24"; format: OutputFormat.ESM';
-  const target = /BUNDLE_TARGET\s*=\s*"(node\d+)"/.exec(source)?.[1] ?? "node24";
-  const esm = /format:\s*OutputFormat\.ESM/.test(source);
-  return {
-    id: "deployed",
-    description:
-      `as deployed by lib/constructs/service-function.ts: ${esm ? "ESM" : "CJS"}, target ${target}, ` +
-      "minified, mainFields module,main, linked source map (not counted), nothing external",
-    format: esm ? "esm" : "cjs",
-    target,
-    mainFields: ["module", "main"],
-    ...(esm
-      ? { banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" }
-      : {}),
-    sourcemap: true,
-    extension: esm ? ".mjs" : ".cjs",
-  };
+export const deployedConfig = (): BundleConfig => ({
+  id: "deployed",
+  description:
+    `as deployed (lib/bundling.ts): ESM, target ${LAMBDA_BUNDLE.target}, minified, mainFields module,main, ` +
+    "linked source map (not counted), nothing external, SDK credential chain aliased to env-only",
+  format: LAMBDA_BUNDLE.format,
+  target: LAMBDA_BUNDLE.target,
+  mainFields: LAMBDA_BUNDLE.mainFields,
+  banner: LAMBDA_BUNDLE.banner,
+  sourcemap: true,
+  extension: ".mjs",
+  alias: LAMBDA_BUNDLE.alias,
+});
+
+/**
+ * The naive reference's settings: the same as deployed but without the alias, so it carries the
+ * SDK's full default credential chain, as a function written with the SDK alone would.
+ */
+export const referenceConfig = (): BundleConfig => {
+  const { alias: _alias, ...rest } = deployedConfig();
+  return { ...rest, id: "reference" };
 };
 
 /** `NodejsFunction`'s own defaults (CJS, esbuild's main fields for node: main before module), minified. */
@@ -158,6 +158,7 @@ export const bundle = async (
       target: config.target,
       ...(config.mainFields ? { mainFields: [...config.mainFields] } : {}),
       ...(config.banner ? { banner: { js: config.banner } } : {}),
+      ...(config.alias ? { alias: { ...config.alias } } : {}),
       ...(config.sourcemap ? { sourcemap: "linked" as const, sourcesContent: false } : {}),
       metafile: true,
       write: true,

@@ -136,7 +136,7 @@ const main = async () => {
 
   // 3. Bundles ----------------------------------------------------------------------------------
   log(`3. bundling ${functions.length} functions + reference with esbuild ${esbuildVersion} into ${OUT_DIR}`);
-  const deployed = deployedConfig(REPO_ROOT);
+  const deployed = deployedConfig();
   const bundles = await bundleAll(REPO_ROOT, OUT_DIR, deployed, referenceEntry, functions);
   const cdkDefault = await bundleAll(REPO_ROOT, OUT_DIR, CDK_DEFAULT_CONFIG, referenceEntry, functions);
   const missing = bundles.functions.filter((b) => b.status === "missing").map((b) => b.name);
