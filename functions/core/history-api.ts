@@ -4,7 +4,7 @@ import { ValidationError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
-import { isActiveAt } from "./session-store.js";
+import { isActiveAt } from "./session-rules.js";
 
 /** What the history routes need. */
 export interface HistoryDeps {
@@ -148,7 +148,7 @@ export const sessionWindows = (
       createdAt: new Date(window.createdAtMs).toISOString(),
       expiresAt: new Date(window.expiresAtMs).toISOString(),
     };
-    // The one expiry rule (active iff now < end) lives in the session store.
+    // The one expiry rule (active iff now < end), shared with the session store.
     return isActiveAt(end.atMs, nowMs)
       ? { ...base, status: "active" }
       : { ...base, status: end.status, endedAt: new Date(end.atMs).toISOString() };
