@@ -1,14 +1,13 @@
 /**
- * Benchmark 3: bundle size of every function against a reference bundle that only creates a
- * DynamoDB DocumentClient and sends one GetCommand (bench/reference-handler.ts).
+ * Bundles for `npm run bench`: every function with the deployed settings, and the naive reference
+ * (bench/reference-handler.ts) with the same settings minus the credentials alias.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build, version as esbuildVersion, type Metafile } from "esbuild";
 import { LAMBDA_BUNDLE } from "../lib/bundling.js";
-import type { Table } from "./report.js";
-import { fmtKb, fmtRatio, verdict } from "./stats.js";
+import { fmtKb } from "./stats.js";
 
 /** The key our own source files are grouped under. */
 export const OUR_CODE = "(our code)";
@@ -52,17 +51,6 @@ export const deployedConfig = (): BundleConfig => ({
 export const referenceConfig = (): BundleConfig => {
   const { alias: _alias, ...rest } = deployedConfig();
   return { ...rest, id: "reference" };
-};
-
-/** `NodejsFunction`'s own defaults (CJS, esbuild's main fields for node: main before module), minified. */
-export const CDK_DEFAULT_CONFIG: BundleConfig = {
-  id: "cdk-default",
-  description:
-    "NodejsFunction defaults: CJS, target node22, esbuild's node main fields (main,module), minified, nothing external",
-  format: "cjs",
-  target: "node22",
-  sourcemap: false,
-  extension: ".cjs",
 };
 
 /** A function (or the reference) to bundle. */
@@ -188,172 +176,14 @@ export const bundle = async (
   }
 };
 
-/** Bundles the reference and every function with one config, one after the other. */
-export const bundleAll = async (
-  repoRoot: string,
-  outDir: string,
-  config: BundleConfig,
-  reference: BundleEntry,
-  functions: readonly BundleEntry[],
-): Promise<{ reference: BundleResult; functions: BundleResult[] }> => {
-  const ref = await bundle(repoRoot, outDir, config, reference);
-  const results: BundleResult[] = [];
-  for (const entry of functions) results.push(await bundle(repoRoot, outDir, config, entry));
-  return { reference: ref, functions: results };
-};
-
-/** Bytes each package adds over the reference, largest first. */
-export const additionsOverReference = (
-  ours: ReadonlyMap<string, number>,
-  reference: ReadonlyMap<string, number>,
-): [string, number][] =>
-  [...ours]
-    .map(([pkg, bytes]): [string, number] => [pkg, bytes - (reference.get(pkg) ?? 0)])
-    .filter(([, added]) => added > 0)
-    .sort((a, b) => b[1] - a[1]);
-
-const topList = (entries: readonly [string, number][], count: number, total?: number) =>
-  entries
-    .slice(0, count)
-    .map(([pkg, bytes]) => `${pkg} ${fmtKb(bytes)}${total ? ` (${Math.round((100 * bytes) / total)}%)` : ""}`)
-    .join(", ");
-
-const statusCell = (result: BundleResult) =>
-  result.status === "missing"
-    ? "missing (no handler.ts yet)"
-    : result.status === "failed"
-      ? "build failed"
-      : "";
-
-/** The main size table: bytes, gzip, ratio, verdict and the largest additions over the reference. */
-export const sizeTable = (
-  reference: BundleResult,
-  functions: readonly BundleResult[],
-  target: number,
-  withAdditions: boolean,
-): Table => {
-  const refBytes = reference.status === "ok" ? reference.bytes : Number.NaN;
-  const row = (result: BundleResult, isReference: boolean): string[] => {
-    if (result.status !== "ok") {
-      const cells = [result.name, statusCell(result), "", "", "", result.status === "failed" ? "MISS" : "—"];
-      return withAdditions ? [...cells, result.status === "failed" ? result.error.slice(0, 160) : ""] : cells;
-    }
-    const ratio = result.bytes / refBytes;
-    const cells = [
-      result.name,
-      fmtKb(result.bytes),
-      fmtKb(result.gzipBytes),
-      fmtRatio(ratio),
-      isReference ? "" : `≤ ${target}×`,
-      isReference ? "" : verdict(ratio, target),
-    ];
-    if (!withAdditions) return cells;
-    const added =
-      isReference || reference.status !== "ok"
-        ? ""
-        : topList(additionsOverReference(result.packages, reference.packages), 5);
-    return [...cells, added];
-  };
-  return {
-    columns: [
-      "function",
-      "minified",
-      "gzip",
-      "× reference",
-      "target",
-      "result",
-      ...(withAdditions ? ["largest additions over the reference (top 5)"] : []),
-    ],
-    numeric: [1, 2, 3],
-    rows: [row(reference, true), ...functions.map((f) => row(f, false))],
-  };
-};
-
-/** Top 5 packages by absolute contribution, per bundle. */
-export const compositionTable = (reference: BundleResult, functions: readonly BundleResult[]): Table => ({
-  columns: ["function", "top 5 packages in the bundle (bytes in output, share)"],
-  rows: [reference, ...functions]
-    .filter((r): r is Extract<BundleResult, { status: "ok" }> => r.status === "ok")
-    .map((r) => [
-      r.name,
-      topList(
-        [...r.packages].sort((a, b) => b[1] - a[1]),
-        5,
-        r.bytes,
-      ),
-    ]),
-});
-
-/**
- * For every package a function adds over the reference (≥ `minBytes` somewhere): how much at most,
- * which functions carry it and which of our files import it, so the fix is one look away.
- */
-export const importersTable = (
-  reference: BundleResult,
-  functions: readonly BundleResult[],
-  minBytes = 1024,
-): Table => {
-  if (reference.status !== "ok") return { columns: ["package"], rows: [] };
-  const byPackage = new Map<string, { max: number; functions: string[]; importers: Set<string> }>();
-  for (const result of functions) {
-    if (result.status !== "ok") continue;
-    for (const [pkg, added] of additionsOverReference(result.packages, reference.packages)) {
-      if (added < minBytes || pkg === OUR_CODE) continue;
-      const entry = byPackage.get(pkg) ?? { max: 0, functions: [], importers: new Set<string>() };
-      entry.max = Math.max(entry.max, added);
-      entry.functions.push(result.name);
-      for (const importer of result.importers.get(pkg) ?? []) entry.importers.add(importer);
-      byPackage.set(pkg, entry);
-    }
-  }
-  const rows = [...byPackage]
-    .sort((a, b) => b[1].max - a[1].max)
-    .map(([pkg, entry]) => [
-      pkg,
-      fmtKb(entry.max),
-      entry.functions.length === functions.filter((f) => f.status === "ok").length
-        ? "all"
-        : entry.functions.join(", "),
-      entry.importers.size > 0
-        ? [...entry.importers].join("; ")
-        : "(pulled in by another package, not by our code directly)",
-    ]);
-  return {
-    columns: [
-      "package added over the reference",
-      "max added",
-      "in functions",
-      "imported by (our file → specifier)",
-    ],
-    numeric: [1],
-    rows,
-  };
-};
-
-/** Our own files by bytes in the output (the largest bundle that has each), so first-party weight is visible too. */
-export const ourCodeTable = (functions: readonly BundleResult[], count = 12): Table => {
-  const byFile = new Map<string, { max: number; functions: number }>();
-  for (const result of functions) {
-    if (result.status !== "ok") continue;
-    for (const [file, bytes] of result.ourFiles) {
-      const entry = byFile.get(file) ?? { max: 0, functions: 0 };
-      entry.max = Math.max(entry.max, bytes);
-      entry.functions += 1;
-      byFile.set(file, entry);
-    }
-  }
-  return {
-    columns: ["our file", "bytes in output", "in how many functions"],
-    numeric: [1, 2],
-    rows: [...byFile]
-      .sort((a, b) => b[1].max - a[1].max)
-      .slice(0, count)
-      .map(([file, entry]) => [file, fmtKb(entry.max), String(entry.functions)]),
-  };
-};
-
-/** Where the bundles were written, relative to the repo when inside it. */
-export const displayPath = (repoRoot: string, path: string): string =>
-  path.startsWith(repoRoot) ? relative(repoRoot, path) : path;
+/** The largest packages of a bundle, for the report: `@smithy/core 113.5 KB, ...`. */
+export const largestPackages = (result: BundleResult, count = 4): string =>
+  result.status === "ok"
+    ? [...result.packages]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, count)
+        .map(([pkg, bytes]) => `${pkg} ${fmtKb(bytes)}`)
+        .join(", ")
+    : "";
 
 export { esbuildVersion };
