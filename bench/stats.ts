@@ -48,8 +48,15 @@ export const fmtMs = (ms: number): string =>
 /** Formats a difference in milliseconds with its sign. */
 export const fmtDeltaMs = (ms: number): string => `${ms < 0 ? "−" : "+"}${fmtMs(Math.abs(ms))}`;
 
-/** Formats a ratio as `1.23×`. */
-export const fmtRatio = (ratio: number): string => (Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "n/a");
+/** The ratios targets are set at; a ratio within rounding of one gets a third decimal. */
+const TARGET_RATIOS = [1, 1.1, 1.5];
+
+/** Formats a ratio as `1.23×`, or `1.103×` near a target so a MISS never reads as "1.10×". */
+export const fmtRatio = (ratio: number): string => {
+  if (!Number.isFinite(ratio)) return "n/a";
+  const near = TARGET_RATIOS.some((target) => Math.abs(ratio - target) < 0.005);
+  return `${ratio.toFixed(near ? 3 : 2)}×`;
+};
 
 /** Median, min and max of per-run figures. */
 export interface Spread {
