@@ -1,13 +1,13 @@
 /**
- * Benchmark 3: bundle size of every function against a reference bundle that only creates a
- * DynamoDB DocumentClient and sends one GetCommand (bench/reference-handler.ts).
+ * Bundles for `npm run bench`: every function with the deployed settings, and the naive reference
+ * (bench/reference-handler.ts) with the same settings minus the credentials alias.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build, version as esbuildVersion, type Metafile } from "esbuild";
-import type { Table } from "./report.js";
-import { fmtKb, fmtRatio, verdict } from "./stats.js";
+import { LAMBDA_BUNDLE } from "../lib/bundling.js";
+import { fmtKb } from "./stats.js";
 
 /** The key our own source files are grouped under. */
 export const OUR_CODE = "(our code)";
@@ -22,47 +22,35 @@ export interface BundleConfig {
   readonly banner?: string;
   readonly sourcemap: boolean;
   readonly extension: ".mjs" | ".cjs";
+  /** esbuild `alias` (package → replacement). */
+  readonly alias?: Readonly<Record<string, string>>;
 }
 
 /**
- * The settings `ServiceFunction` (lib/constructs/service-function.ts) gives `NodejsFunction`:
- * ESM, minified, `mainFields: ["module", "main"]`, a `require` banner, linked source maps
- * without sources content, and nothing external. The target is read from that file so the two
- * cannot drift silently.
+ * The settings every Lambda is bundled with (`LAMBDA_BUNDLE` in lib/bundling.ts, which
+ * `ServiceFunction` hands to `NodejsFunction`), including the env-only credentials alias.
  */
-export const deployedConfig = (repoRoot: string): BundleConfig => {
-  const path = join(repoRoot, "lib/constructs/service-function.ts");
-  // Without the construct (not written yet), fall back to what it is meant to do: ESM on node24.
-  const source = existsSync(path)
-    ? readFileSync(path, "utf8")
-    : 'BUNDLE_TARGET = "node24"; format: OutputFormat.ESM';
-  const target = /BUNDLE_TARGET\s*=\s*"(node\d+)"/.exec(source)?.[1] ?? "node24";
-  const esm = /format:\s*OutputFormat\.ESM/.test(source);
-  return {
-    id: "deployed",
-    description:
-      `as deployed by lib/constructs/service-function.ts: ${esm ? "ESM" : "CJS"}, target ${target}, ` +
-      "minified, mainFields module,main, linked source map (not counted), nothing external",
-    format: esm ? "esm" : "cjs",
-    target,
-    mainFields: ["module", "main"],
-    ...(esm
-      ? { banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" }
-      : {}),
-    sourcemap: true,
-    extension: esm ? ".mjs" : ".cjs",
-  };
-};
-
-/** `NodejsFunction`'s own defaults (CJS, esbuild's main fields for node: main before module), minified. */
-export const CDK_DEFAULT_CONFIG: BundleConfig = {
-  id: "cdk-default",
+export const deployedConfig = (): BundleConfig => ({
+  id: "deployed",
   description:
-    "NodejsFunction defaults: CJS, target node22, esbuild's node main fields (main,module), minified, nothing external",
-  format: "cjs",
-  target: "node22",
-  sourcemap: false,
-  extension: ".cjs",
+    `as deployed (lib/bundling.ts): ESM, target ${LAMBDA_BUNDLE.target}, minified, mainFields module,main, ` +
+    "linked source map (not counted), nothing external, SDK credential chain aliased to env-only",
+  format: LAMBDA_BUNDLE.format,
+  target: LAMBDA_BUNDLE.target,
+  mainFields: LAMBDA_BUNDLE.mainFields,
+  banner: LAMBDA_BUNDLE.banner,
+  sourcemap: true,
+  extension: ".mjs",
+  alias: LAMBDA_BUNDLE.alias,
+});
+
+/**
+ * The naive reference's settings: the same as deployed but without the alias, so it carries the
+ * SDK's full default credential chain, as a function written with the SDK alone would.
+ */
+export const referenceConfig = (): BundleConfig => {
+  const { alias: _alias, ...rest } = deployedConfig();
+  return { ...rest, id: "reference" };
 };
 
 /** A function (or the reference) to bundle. */
@@ -158,6 +146,7 @@ export const bundle = async (
       target: config.target,
       ...(config.mainFields ? { mainFields: [...config.mainFields] } : {}),
       ...(config.banner ? { banner: { js: config.banner } } : {}),
+      ...(config.alias ? { alias: { ...config.alias } } : {}),
       ...(config.sourcemap ? { sourcemap: "linked" as const, sourcesContent: false } : {}),
       metafile: true,
       write: true,
@@ -187,172 +176,14 @@ export const bundle = async (
   }
 };
 
-/** Bundles the reference and every function with one config, one after the other. */
-export const bundleAll = async (
-  repoRoot: string,
-  outDir: string,
-  config: BundleConfig,
-  reference: BundleEntry,
-  functions: readonly BundleEntry[],
-): Promise<{ reference: BundleResult; functions: BundleResult[] }> => {
-  const ref = await bundle(repoRoot, outDir, config, reference);
-  const results: BundleResult[] = [];
-  for (const entry of functions) results.push(await bundle(repoRoot, outDir, config, entry));
-  return { reference: ref, functions: results };
-};
-
-/** Bytes each package adds over the reference, largest first. */
-export const additionsOverReference = (
-  ours: ReadonlyMap<string, number>,
-  reference: ReadonlyMap<string, number>,
-): [string, number][] =>
-  [...ours]
-    .map(([pkg, bytes]): [string, number] => [pkg, bytes - (reference.get(pkg) ?? 0)])
-    .filter(([, added]) => added > 0)
-    .sort((a, b) => b[1] - a[1]);
-
-const topList = (entries: readonly [string, number][], count: number, total?: number) =>
-  entries
-    .slice(0, count)
-    .map(([pkg, bytes]) => `${pkg} ${fmtKb(bytes)}${total ? ` (${Math.round((100 * bytes) / total)}%)` : ""}`)
-    .join(", ");
-
-const statusCell = (result: BundleResult) =>
-  result.status === "missing"
-    ? "missing (no handler.ts yet)"
-    : result.status === "failed"
-      ? "build failed"
-      : "";
-
-/** The main size table: bytes, gzip, ratio, verdict and the largest additions over the reference. */
-export const sizeTable = (
-  reference: BundleResult,
-  functions: readonly BundleResult[],
-  target: number,
-  withAdditions: boolean,
-): Table => {
-  const refBytes = reference.status === "ok" ? reference.bytes : Number.NaN;
-  const row = (result: BundleResult, isReference: boolean): string[] => {
-    if (result.status !== "ok") {
-      const cells = [result.name, statusCell(result), "", "", "", result.status === "failed" ? "MISS" : "—"];
-      return withAdditions ? [...cells, result.status === "failed" ? result.error.slice(0, 160) : ""] : cells;
-    }
-    const ratio = result.bytes / refBytes;
-    const cells = [
-      result.name,
-      fmtKb(result.bytes),
-      fmtKb(result.gzipBytes),
-      fmtRatio(ratio),
-      isReference ? "" : `≤ ${target}×`,
-      isReference ? "" : verdict(ratio, target),
-    ];
-    if (!withAdditions) return cells;
-    const added =
-      isReference || reference.status !== "ok"
-        ? ""
-        : topList(additionsOverReference(result.packages, reference.packages), 5);
-    return [...cells, added];
-  };
-  return {
-    columns: [
-      "function",
-      "minified",
-      "gzip",
-      "× reference",
-      "target",
-      "result",
-      ...(withAdditions ? ["largest additions over the reference (top 5)"] : []),
-    ],
-    numeric: [1, 2, 3],
-    rows: [row(reference, true), ...functions.map((f) => row(f, false))],
-  };
-};
-
-/** Top 5 packages by absolute contribution, per bundle. */
-export const compositionTable = (reference: BundleResult, functions: readonly BundleResult[]): Table => ({
-  columns: ["function", "top 5 packages in the bundle (bytes in output, share)"],
-  rows: [reference, ...functions]
-    .filter((r): r is Extract<BundleResult, { status: "ok" }> => r.status === "ok")
-    .map((r) => [
-      r.name,
-      topList(
-        [...r.packages].sort((a, b) => b[1] - a[1]),
-        5,
-        r.bytes,
-      ),
-    ]),
-});
-
-/**
- * For every package a function adds over the reference (≥ `minBytes` somewhere): how much at most,
- * which functions carry it and which of our files import it, so the fix is one look away.
- */
-export const importersTable = (
-  reference: BundleResult,
-  functions: readonly BundleResult[],
-  minBytes = 1024,
-): Table => {
-  if (reference.status !== "ok") return { columns: ["package"], rows: [] };
-  const byPackage = new Map<string, { max: number; functions: string[]; importers: Set<string> }>();
-  for (const result of functions) {
-    if (result.status !== "ok") continue;
-    for (const [pkg, added] of additionsOverReference(result.packages, reference.packages)) {
-      if (added < minBytes || pkg === OUR_CODE) continue;
-      const entry = byPackage.get(pkg) ?? { max: 0, functions: [], importers: new Set<string>() };
-      entry.max = Math.max(entry.max, added);
-      entry.functions.push(result.name);
-      for (const importer of result.importers.get(pkg) ?? []) entry.importers.add(importer);
-      byPackage.set(pkg, entry);
-    }
-  }
-  const rows = [...byPackage]
-    .sort((a, b) => b[1].max - a[1].max)
-    .map(([pkg, entry]) => [
-      pkg,
-      fmtKb(entry.max),
-      entry.functions.length === functions.filter((f) => f.status === "ok").length
-        ? "all"
-        : entry.functions.join(", "),
-      entry.importers.size > 0
-        ? [...entry.importers].join("; ")
-        : "(pulled in by another package, not by our code directly)",
-    ]);
-  return {
-    columns: [
-      "package added over the reference",
-      "max added",
-      "in functions",
-      "imported by (our file → specifier)",
-    ],
-    numeric: [1],
-    rows,
-  };
-};
-
-/** Our own files by bytes in the output (the largest bundle that has each), so first-party weight is visible too. */
-export const ourCodeTable = (functions: readonly BundleResult[], count = 12): Table => {
-  const byFile = new Map<string, { max: number; functions: number }>();
-  for (const result of functions) {
-    if (result.status !== "ok") continue;
-    for (const [file, bytes] of result.ourFiles) {
-      const entry = byFile.get(file) ?? { max: 0, functions: 0 };
-      entry.max = Math.max(entry.max, bytes);
-      entry.functions += 1;
-      byFile.set(file, entry);
-    }
-  }
-  return {
-    columns: ["our file", "bytes in output", "in how many functions"],
-    numeric: [1, 2],
-    rows: [...byFile]
-      .sort((a, b) => b[1].max - a[1].max)
-      .slice(0, count)
-      .map(([file, entry]) => [file, fmtKb(entry.max), String(entry.functions)]),
-  };
-};
-
-/** Where the bundles were written, relative to the repo when inside it. */
-export const displayPath = (repoRoot: string, path: string): string =>
-  path.startsWith(repoRoot) ? relative(repoRoot, path) : path;
+/** The largest packages of a bundle, for the report: `@smithy/core 113.5 KB, ...`. */
+export const largestPackages = (result: BundleResult, count = 4): string =>
+  result.status === "ok"
+    ? [...result.packages]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, count)
+        .map(([pkg, bytes]) => `${pkg} ${fmtKb(bytes)}`)
+        .join(", ")
+    : "";
 
 export { esbuildVersion };

@@ -1,125 +1,90 @@
 /**
- * `npm run bench`: four side-by-side comparisons in one run, printed as tables and written to
- * bench/RESULTS.md with the machine and the date. Budgets live here, not in timed tests.
+ * `npm run bench [-- --quick] [-- --runs N]`: every timing is the median of N ≥ 3 interleaved runs,
+ * shown with its min–max over the runs, under production settings (INFO logs, metrics on, the
+ * deployed environment). Writes bench/RESULTS.md (not with --quick) and keeps the bundles, the
+ * functions' stdout (logs and EMF metrics) and the raw samples in a new folder per run.
  *
- *   1. SessionStore.get vs a raw GetItem (DynamoDB Local)            target ≤ 1.15× at p50
- *   2. record-task-result handler vs the raw calls it makes           overhead ratio, reported
- *   3. bundle size of each function vs a DocumentClient+GetCommand    target ≤ 1.15×
- *   4. cold init of each bundle in a fresh Node process (median)      target ≤ 1.15×
+ *   1. SessionStore.get against a low-level GetItemCommand (client-dynamodb)        ≤ 1.10×
+ *   2. handlers against the minimal DynamoDB calls their operation needs; refresh / new registration ≤ 1.1×
+ *   3. history pages at 10 / 100 / 1 000 / 5 000 lines: ms and items read          5 000 ≤ 1.5× 10; whole ≤ 6 000 items
+ *   4. bundle bytes                                                                 ≤ 300 KB each, get-signed-url ≤ 60 KB
+ *   5. cold init against the naive reference (DocumentClient + GetCommand, default credential chain) ≤ 1.0×
  *
- * Order of execution: bundles, then cold init (before Java starts, so DynamoDB Local does not
- * compete for the cores), then the DynamoDB Local benchmarks. `BENCH_QUICK=1` runs a few
- * iterations only and does not write RESULTS.md.
+ * Order: bundles, cold init (before Java starts, so DynamoDB Local does not compete for the
+ * cores), then the DynamoDB Local benchmarks in a child process.
  */
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROUTES } from "../functions/core/routes.js";
+import { bundleBudget } from "../lib/bundling.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../local/dynamodb-local.js";
 import {
-  additionsOverReference,
   type BundleResult,
-  bundleAll,
-  CDK_DEFAULT_CONFIG,
-  compositionTable,
+  bundle,
   deployedConfig,
-  displayPath,
   esbuildVersion,
-  importersTable,
-  OUR_CODE,
-  ourCodeTable,
-  sizeTable,
+  largestPackages,
+  referenceConfig,
 } from "./bundles.js";
-import { coldInitTable, INIT_ENV, type InitRow, initRatios, measureColdInit } from "./cold-init.js";
-import type { BenchOutcome } from "./dynamo-latency.js";
-import { attributeInit, probeCpuCosts, probeEntries, probeTable } from "./init-probes.js";
-import { describeMachine, renderSection, renderTable, type Section } from "./report.js";
-import { elapsedMs, fmtDeltaMs, fmtKb, fmtMs, fmtRatio, median, TARGET_RATIO, verdict } from "./stats.js";
+import { DEPLOYED_ENV, measureColdInit } from "./cold-init.js";
+import type { DynamoBenchOptions, DynamoBenchResult } from "./dynamo-bench.js";
+import { describeMachine, renderSection, type Section } from "./report.js";
+import { fmtKb, fmtMs, fmtRatio, fmtSpread, ratios, spread } from "./stats.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const RESULTS_FILE = join(REPO_ROOT, "bench", "RESULTS.md");
-const OUT_DIR = join(tmpdir(), "elevenlabs-agent-sessions-bench");
-const TARGET = TARGET_RATIO;
-const QUICK = process.env.BENCH_QUICK === "1";
 
+const args = process.argv.slice(2);
+const QUICK = args.includes("--quick");
+const runsArg = args.indexOf("--runs");
+const RUNS = Math.max(3, runsArg >= 0 ? Number(args[runsArg + 1]) || 3 : 3);
 const SETTINGS = QUICK
-  ? { get: { warmup: 20, iterations: 100 }, taskResult: { warmup: 10, iterations: 50 }, initRuns: 3 }
-  : { get: { warmup: 200, iterations: 2000 }, taskResult: { warmup: 100, iterations: 1000 }, initRuns: 20 };
+  ? { warmup: 5, pairs: 25, startsPerRun: 2, historyReads: 3 }
+  : { warmup: 30, pairs: 150, startsPerRun: 5, historyReads: 8 };
+const HISTORY_SIZES = [10, 100, 1000, 5000];
+const PAGE_SIZE = 50;
+const TARGETS = { sessionGet: 1.1, refresh: 1.1, historyPage: 1.5, fullReadItems: 6000, coldInit: 1.0 };
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-
+const pass = (ok: boolean) => (ok ? "PASS" : "MISS");
 type OkBundle = Extract<BundleResult, { status: "ok" }>;
 const isOk = (r: BundleResult): r is OkBundle => r.status === "ok";
 
-/** Short names for the "imported by" hints in the misses section. */
-const shortImporters = (result: OkBundle, pkg: string): string => {
-  const files = [...(result.importers.get(pkg) ?? [])].map((importer) => {
-    const [file = "", specifier = ""] = importer.split(" → ");
-    const short = file.replace(/^functions\/core\//, "");
-    return specifier && specifier !== pkg ? `${short} (${specifier})` : short;
-  });
-  return files.length > 0 ? ` ← ${files.join(", ")}` : "";
-};
-
-const bundleMisses = (reference: BundleResult, functions: readonly BundleResult[]): string[] => {
-  if (!isOk(reference)) return ["The reference bundle did not build, so no size ratio could be computed."];
-  return functions.flatMap((result) => {
-    if (result.status === "failed") return [`**${result.name}** did not bundle: ${result.error}`];
-    if (!isOk(result) || verdict(result.bytes / reference.bytes, TARGET) === "PASS") return [];
-    const added = additionsOverReference(result.packages, reference.packages);
-    const detail = added
-      .slice(0, 5)
-      .map(([pkg, bytes]) => `${pkg} +${fmtKb(bytes)}${pkg === OUR_CODE ? "" : shortImporters(result, pkg)}`)
-      .join("; ");
-    return [
-      `**${result.name}** bundle ${fmtKb(result.bytes)} = ${fmtRatio(result.bytes / reference.bytes)} the reference ` +
-        `(+${fmtKb(result.bytes - reference.bytes)}, budget ${fmtKb(reference.bytes * TARGET)}). Largest additions: ${detail}.`,
-    ];
-  });
-};
-
-const initMisses = (
-  reference: InitRow,
-  rows: readonly InitRow[],
-  bundles: readonly BundleResult[],
-  probeCosts: ReadonlyMap<string, number>,
-): string[] => {
-  const refCpu = median(reference.plain?.cpu ?? []);
-  if (!Number.isFinite(refCpu))
-    return ["The reference bundle could not be started, so no init ratio was computed."];
-  return rows.flatMap((row) => {
-    if (row.status === "missing") return [];
-    const failure = row.reason ?? row.plain?.error;
-    if (row.status === "failed" || failure)
-      return [`**${row.name}** did not initialise: ${failure ?? "unknown"}`];
-    const { wall, cpu } = initRatios(reference, row);
-    const wallVerdict = verdict(wall, TARGET);
-    const cpuVerdict = verdict(cpu, TARGET);
-    if (wallVerdict === "PASS" && cpuVerdict === "PASS") return [];
-    const cpuMs = median(row.plain?.cpu ?? []);
-    const bundle = bundles.find((b) => b.name === row.name);
-    const attribution = bundle && isOk(bundle) ? attributeInit(bundle.packages, probeCosts) : undefined;
-    const rest =
-      attribution && attribution.sum < cpuMs - refCpu
-        ? `the remaining ${fmtMs(cpuMs - refCpu - attribution.sum)} ms is our own code and the extra SDK commands`
-        : "the probes share some SDK modules, so their sum only roughly matches the whole";
-    const why = attribution?.parts.length
-      ? ` Measured alone on top of the reference, the dependencies it adds cost ${attribution.parts.join(", ")} ` +
-        `(sum ${fmtDeltaMs(attribution.sum)} ms); ${rest}.`
-      : "";
-    const disagree =
-      wallVerdict !== cpuVerdict
-        ? ` Wall time says ${wallVerdict}, CPU time says ${cpuVerdict}: wall medians on a loaded machine move by ` +
-          "more than the margin, CPU time is the steadier of the two."
-        : "";
-    return [
-      `**${row.name}** cold init: wall ${fmtMs(median(row.plain?.total ?? []))} ms = ${fmtRatio(wall)} (${wallVerdict}), ` +
-        `CPU ${fmtMs(cpuMs)} ms = ${fmtRatio(cpu)} the reference's ${fmtMs(refCpu)} ms (${cpuVerdict}; ` +
-        `${fmtDeltaMs(cpuMs - refCpu)} ms against a budget of +${fmtMs(refCpu * (TARGET - 1))} ms).${why}${disagree}`,
-    ];
-  });
+/** Runs the DynamoDB Local benchmarks in a child whose stdout (the functions' logs and metrics) goes to a file. */
+const runDynamoChild = async (
+  options: DynamoBenchOptions,
+  stdoutFile: string,
+): Promise<DynamoBenchResult> => {
+  const optionsFile = join(options.out.replace(/\.json$/, ".options.json"));
+  writeFileSync(optionsFile, JSON.stringify(options));
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(REPO_ROOT, "bench/dynamo-bench.ts"), optionsFile],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        ...DEPLOYED_ENV,
+        SESSIONS_TABLE: options.names.sessions,
+        CONVERSATIONS_TABLE: options.names.conversations,
+        // Local values instead of the ARNs: the secrets extension only exists in Lambda.
+        SERVICE_TOKEN_SECRET_ARN: "",
+        TOOL_SECRET_SECRET_ARN: "",
+        SERVICE_TOKEN: options.serviceToken,
+        NOTIFY_SIGNING_SECRET: "bench-signing-secret",
+        AWS_ACCESS_KEY_ID: "local",
+        AWS_SECRET_ACCESS_KEY: "local",
+      },
+      stdio: ["ignore", openSync(stdoutFile, "w"), "inherit"],
+    },
+  );
+  const code = await new Promise<number | null>((done) => child.once("exit", done));
+  if (code !== 0) throw new Error(`the DynamoDB benchmarks exited with ${code}`);
+  return JSON.parse(readFileSync(options.out, "utf8")) as DynamoBenchResult;
 };
 
 const main = async () => {
@@ -128,258 +93,319 @@ const main = async () => {
   const loadAtStart = loadavg()
     .map((l) => l.toFixed(2))
     .join(" ");
-  const functions = ROUTES.map((route) => ({
-    name: route.name,
-    entry: `functions/${route.name}/handler.ts`,
-  }));
-  const referenceEntry = { name: "reference", entry: "bench/reference-handler.ts" };
+  const outDir = mkdtempSync(join(tmpdir(), "elevenlabs-agent-sessions-bench-"));
+  log(`run folder: ${outDir}${QUICK ? " (--quick)" : ""}, ${RUNS} runs`);
 
-  // 3. Bundles ----------------------------------------------------------------------------------
-  log(`3. bundling ${functions.length} functions + reference with esbuild ${esbuildVersion} into ${OUT_DIR}`);
-  const deployed = deployedConfig(REPO_ROOT);
-  const bundles = await bundleAll(REPO_ROOT, OUT_DIR, deployed, referenceEntry, functions);
-  const cdkDefault = await bundleAll(REPO_ROOT, OUT_DIR, CDK_DEFAULT_CONFIG, referenceEntry, functions);
-  const missing = bundles.functions.filter((b) => b.status === "missing").map((b) => b.name);
-  if (missing.length > 0) log(`   missing handlers (reported, not failed): ${missing.join(", ")}`);
+  // Bundles ---------------------------------------------------------------------------------------
+  const deployed = deployedConfig();
+  const reference = await bundle(REPO_ROOT, outDir, referenceConfig(), {
+    name: "reference",
+    entry: "bench/reference-handler.ts",
+  });
+  const functions: BundleResult[] = [];
+  for (const route of ROUTES)
+    functions.push(
+      await bundle(REPO_ROOT, outDir, deployed, {
+        name: route.name,
+        entry: `functions/${route.name}/handler.ts`,
+      }),
+    );
+  log(`bundled ${functions.filter(isOk).length}/${functions.length} functions and the reference`);
 
-  // 4. Cold init (before DynamoDB Local starts, so Java does not compete for the cores) ---------
-  const startable = [bundles.reference, ...bundles.functions]
-    .filter(isOk)
-    .map((b) => ({ name: b.name, file: b.file }));
-  log(`4. cold init: ${SETTINGS.initRuns} fresh processes per bundle, plain and with --enable-source-maps`);
-  const plain = measureColdInit(startable, SETTINGS.initRuns);
-  const withMaps = measureColdInit(startable, SETTINGS.initRuns, ["--enable-source-maps"]);
-  const probes = await bundleAll(
-    REPO_ROOT,
-    OUT_DIR,
-    deployed,
-    referenceEntry,
-    probeEntries(REPO_ROOT, referenceEntry.entry),
-  );
-  log(`   attribution: reference + one added dependency each, ${SETTINGS.initRuns} starts per probe`);
-  const probeSamples = measureColdInit(
-    [probes.reference, ...probes.functions].filter(isOk).map((b) => ({ name: b.name, file: b.file })),
-    SETTINGS.initRuns,
-  );
-  const probeCosts = probeCpuCosts(probes.reference.name, probeSamples);
-  const initRow = (result: BundleResult): InitRow => {
-    if (result.status === "missing") return { name: result.name, status: "missing" };
-    if (result.status === "failed")
-      return { name: result.name, status: "failed", reason: "bundle did not build" };
-    const p = plain.get(result.name);
-    const m = withMaps.get(result.name);
-    return { name: result.name, status: "ok", ...(p ? { plain: p } : {}), ...(m ? { sourceMaps: m } : {}) };
-  };
-  const initReference = initRow(bundles.reference);
-  const initRows = bundles.functions.map(initRow);
+  // Cold init -------------------------------------------------------------------------------------
+  const startable = [reference, ...functions].filter(isOk).map((b) => ({ name: b.name, file: b.file }));
+  log(`cold init: ${RUNS} runs × ${SETTINGS.startsPerRun} fresh starts of ${startable.length} bundles`);
+  const init = measureColdInit(startable, RUNS, SETTINGS.startsPerRun);
 
-  // 1 + 2. DynamoDB Local ------------------------------------------------------------------------
-  log("1/2. starting DynamoDB Local (in memory)");
+  // DynamoDB Local --------------------------------------------------------------------------------
+  log("starting DynamoDB Local (in memory)");
   let ddb: DynamoDbLocal | undefined;
   const stopOnSignal = () => {
     void (ddb?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
   };
   process.once("SIGINT", stopOnSignal);
   process.once("SIGTERM", stopOnSignal);
-  let latency: { get: BenchOutcome; taskResult: BenchOutcome };
+  let dynamo: DynamoBenchResult;
+  const functionStdout = join(outDir, "functions-stdout.log");
   try {
     ddb = await startDynamoDbLocal();
     const suffix = randomUUID().slice(0, 8);
-    const names = { sessions: `bench-sessions-${suffix}`, conversations: `bench-conversations-${suffix}` };
-    // The handler module reads its config and Powertools its settings at import, as at a cold start.
-    Object.assign(process.env, INIT_ENV, {
-      SESSIONS_TABLE: names.sessions,
-      CONVERSATIONS_TABLE: names.conversations,
-      DYNAMODB_ENDPOINT: ddb.endpoint,
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-    });
-    const { openLatencyBench } = await import("./dynamo-latency.js");
-    const bench = await openLatencyBench({
-      endpoint: ddb.endpoint,
-      names,
-      get: SETTINGS.get,
-      taskResult: SETTINGS.taskResult,
-      getTarget: TARGET,
-    });
-    try {
-      log(`1. SessionStore.get vs raw GetItem: ${SETTINGS.get.warmup} + ${SETTINGS.get.iterations} pairs`);
-      const get = await bench.sessionGet();
-      log(
-        `2. record-task-result vs raw calls: ${SETTINGS.taskResult.warmup} + ${SETTINGS.taskResult.iterations} pairs`,
-      );
-      const taskResult = await bench.taskResult();
-      latency = { get, taskResult };
-    } finally {
-      bench.close();
-    }
+    dynamo = await runDynamoChild(
+      {
+        endpoint: ddb.endpoint,
+        names: { sessions: `bench-sessions-${suffix}`, conversations: `bench-conversations-${suffix}` },
+        runs: RUNS,
+        pairs: SETTINGS.pairs,
+        warmup: SETTINGS.warmup,
+        historySizes: HISTORY_SIZES,
+        historyReads: SETTINGS.historyReads,
+        pageSize: PAGE_SIZE,
+        serviceToken: `bench-service-token-${randomUUID()}`,
+        out: join(outDir, "dynamo.json"),
+      },
+      functionStdout,
+    );
   } finally {
     await ddb?.stop();
     process.off("SIGINT", stopOnSignal);
     process.off("SIGTERM", stopOnSignal);
   }
+  const stdoutLines = readFileSync(functionStdout, "utf8").split("\n").filter(Boolean);
+  const emfLines = stdoutLines.filter((line) => line.includes('"_aws"')).length;
 
-  // Report ---------------------------------------------------------------------------------------
-  const okFunctions = bundles.functions.filter(isOk);
-  const refBytes = isOk(bundles.reference) ? bundles.reference.bytes : Number.NaN;
-  const sizeRatios = okFunctions.map((b) => b.bytes / refBytes);
-  const startedRows = initRows.filter((r) => r.status === "ok" && !r.plain?.error);
-  const wallRatios = startedRows.map((r) => initRatios(initReference, r).wall);
-  const cpuRatios = startedRows.map((r) => initRatios(initReference, r).cpu);
-  const countLine = (ratios: number[]) =>
-    ratios.length === 0
-      ? "no bundles"
-      : `${ratios.filter((r) => verdict(r, TARGET) === "PASS").length}/${ratios.length} pass, ` +
-        `${fmtRatio(Math.min(...ratios))}–${fmtRatio(Math.max(...ratios))}` +
-        (missing.length > 0 ? `, ${missing.length} missing` : "");
-  const allPass = (ratios: number[]) =>
-    ratios.length > 0 && ratios.every((r) => verdict(r, TARGET) === "PASS") ? "PASS" : "MISS";
+  // Report ----------------------------------------------------------------------------------------
+  const pair = (id: string) => {
+    const found = dynamo.pairs.find((p) => p.id === id);
+    if (!found) throw new Error(`no result for ${id}`);
+    return found;
+  };
+  const get = pair("session-get");
+  const getRatios = ratios(get.oursP50, get.baselineP50);
+  const newReg = pair("register-new");
+  const refresh = pair("register-refresh");
+  const refreshRatios = ratios(refresh.oursP50, newReg.oursP50);
+  const h10 = dynamo.history.find((h) => h.lines === 10);
+  const h5000 = dynamo.history.find((h) => h.lines === 5000);
+  const pageRatios = h10 && h5000 ? ratios(h5000.firstPageMs, h10.firstPageMs) : [];
+  const refInit = init.get("reference");
+  const refWall = refInit?.wall ?? [];
+  const okFunctions = functions.filter(isOk);
+  const initRatios = (name: string) => ratios(init.get(name)?.wall ?? [], refWall);
+  const initCpuRatios = (name: string) => ratios(init.get(name)?.cpu ?? [], refInit?.cpu ?? []);
+  const initPassing = okFunctions.filter((f) => spread(initRatios(f.name)).median <= TARGETS.coldInit);
+  const sizePassing = okFunctions.filter((f) => f.bytes <= bundleBudget(f.name));
+  const signedUrl = okFunctions.find((f) => f.name === "get-signed-url");
+  const worst = (values: number[]) => (values.length ? Math.max(...values) : Number.NaN);
 
   const summary: Section = {
     title: "Summary",
+    intro: [
+      `Every timing: median of ${RUNS} interleaved runs, (min–max) over the runs. Bytes and item counts are exact.`,
+    ],
     tables: [
       {
-        columns: ["benchmark", "measured", "target", "result"],
+        columns: ["target", "measured", "result"],
         rows: [
-          Object.values(latency.get.summary),
-          Object.values(latency.taskResult.summary),
           [
-            "3. bundle size / reference (deployed config)",
-            countLine(sizeRatios),
-            `≤ ${TARGET}× each`,
-            allPass(sizeRatios),
+            `SessionStore.get ≤ ${TARGETS.sessionGet}× GetItemCommand (p50)`,
+            `${fmtSpread(getRatios, fmtRatio)}; ${fmtSpread(get.oursP50)} vs ${fmtSpread(get.baselineP50)} ms`,
+            pass(spread(getRatios).median <= TARGETS.sessionGet),
           ],
           [
-            `4. cold init / reference (median of ${SETTINGS.initRuns})`,
-            `wall: ${countLine(wallRatios)}; CPU: ${countLine(cpuRatios)}`,
-            `≤ ${TARGET}× each`,
-            allPass(wallRatios) === "PASS" && allPass(cpuRatios) === "PASS"
-              ? "PASS"
-              : `MISS (wall ${allPass(wallRatios)}, CPU ${allPass(cpuRatios)})`,
+            `refresh ≤ ${TARGETS.refresh}× a new registration (handler p50)`,
+            `${fmtSpread(refreshRatios, fmtRatio)}; ${fmtSpread(refresh.oursP50)} vs ${fmtSpread(newReg.oursP50)} ms; ` +
+              `${refresh.oursRequests} vs ${newReg.oursRequests} requests`,
+            pass(spread(refreshRatios).median <= TARGETS.refresh),
+          ],
+          [
+            `5 000-line first page ≤ ${TARGETS.historyPage}× a 10-line one (p50)`,
+            h10 && h5000
+              ? `${fmtSpread(pageRatios, fmtRatio)}; ${fmtSpread(h5000.firstPageMs)} vs ${fmtSpread(h10.firstPageMs)} ms; ` +
+                `${h5000.firstPage.items} vs ${h10.firstPage.items} items read`
+              : "n/a",
+            pass(spread(pageRatios).median <= TARGETS.historyPage),
+          ],
+          [
+            `whole 5 000-line history ≤ ${TARGETS.fullReadItems} items read`,
+            h5000
+              ? `${h5000.fullRead.items} items, ${h5000.fullRead.rcu.toFixed(1)} RCU, ${h5000.fullRead.pages} pages`
+              : "n/a",
+            pass((h5000?.fullRead.items ?? Number.POSITIVE_INFINITY) <= TARGETS.fullReadItems),
+          ],
+          [
+            "every bundle ≤ 300 KB, get-signed-url ≤ 60 KB",
+            `${sizePassing.length}/${okFunctions.length} within budget; largest ${fmtKb(worst(okFunctions.map((f) => f.bytes)))}; ` +
+              `get-signed-url ${signedUrl ? fmtKb(signedUrl.bytes) : "n/a"}`,
+            pass(sizePassing.length === okFunctions.length && okFunctions.length === ROUTES.length),
+          ],
+          [
+            `every cold init ≤ ${TARGETS.coldInit}× the naive reference (wall)`,
+            `${initPassing.length}/${okFunctions.length} pass; ratios ` +
+              `${fmtRatio(Math.min(...okFunctions.map((f) => spread(initRatios(f.name)).median)))}–` +
+              `${fmtRatio(worst(okFunctions.map((f) => spread(initRatios(f.name)).median)))}; reference ${fmtSpread(refWall)} ms`,
+            pass(initPassing.length === okFunctions.length && okFunctions.length === ROUTES.length),
           ],
         ],
       },
     ],
   };
 
-  const sizeSection: Section = {
-    title: "3. Bundle size per function vs the reference bundle",
+  const handlerSection: Section = {
+    title: "1–2. Our code against the minimal DynamoDB calls of each operation",
     intro: [
-      `esbuild ${esbuildVersion} JS API, bundle + minify, platform node, ${deployed.description}. ` +
-        "The reference (bench/reference-handler.ts) creates DynamoDBClient + DocumentClient at init and sends " +
-        "one GetCommand, bundled with exactly the same settings.",
-      "The Lambda Node runtime ships SDK v3, but both sides bundle it (the stack sets `externalModules: []`), " +
-        "so the comparison is fair and reproducible. Sizes are of the .mjs/.cjs file (1 KB = 1024 B); gzip is " +
-        "zlib level 6; the source map is not counted.",
-      `Target: each function ≤ ${TARGET}× the reference (budget ${fmtKb(refBytes * TARGET)}).`,
+      "In one process on DynamoDB Local, under the deployed settings: Powertools at INFO and metrics on (each " +
+        `invocation writes its log line and EMF blob to stdout, here ${displayPath(functionStdout)}: ` +
+        `${stdoutLines.length} lines, ${emfLines} EMF). Handlers are the real \`makeHandler\`s with the service's ` +
+        "dependencies, invoked with prebuilt API Gateway v2 events; the live push is a notifier that resolves at once.",
+      "Baselines are what each operation needs at least, sent with the low-level client (`@aws-sdk/client-dynamodb`, " +
+        "no DocumentClient, same retry and timeout settings), not a replay of the calls our code happens to make. " +
+        `Per run: ${SETTINGS.pairs} interleaved pairs (A B, B A, …; ${SETTINGS.warmup} uncounted warm-up pairs before run 1). ` +
+        "Requests per operation are counted by a client middleware.",
     ],
-    tables: [sizeTable(bundles.reference, bundles.functions, TARGET, true)],
-    notes: [
-      "Top 5 packages by absolute contribution (most of every bundle is the SDK the reference also carries):",
-      "",
-      renderTable(compositionTable(bundles.reference, bundles.functions)),
-      "",
-      "Who pulls in what the reference does not have:",
-      "",
-      renderTable(importersTable(bundles.reference, bundles.functions)),
-      "",
-      "Our own code, largest files (the `(our code)` addition above):",
-      "",
-      renderTable(ourCodeTable(bundles.functions)),
-      "",
-      `Same comparison with ${CDK_DEFAULT_CONFIG.description} (the ~550 KB "SDK alone" figure ` +
-        "in the issue is this configuration):",
-      "",
-      renderTable(sizeTable(cdkDefault.reference, cdkDefault.functions, TARGET, false)),
-      "",
-      `Bundles and esbuild metafiles (<name>.meta.json, for esbuild's analyzer): ${displayPath(REPO_ROOT, OUT_DIR)}/{deployed,cdk-default}/`,
+    tables: [
+      {
+        columns: [
+          "operation",
+          "p50 ms",
+          "baseline",
+          "baseline p50 ms",
+          "ours / baseline",
+          "requests ours / baseline",
+        ],
+        numeric: [1, 3, 4],
+        rows: dynamo.pairs.map((p) => [
+          p.ours,
+          fmtSpread(p.oursP50),
+          p.baseline,
+          fmtSpread(p.baselineP50),
+          fmtSpread(ratios(p.oursP50, p.baselineP50), fmtRatio),
+          `${p.oursRequests} / ${p.baselineRequests}`,
+        ]),
+      },
+    ],
+  };
+
+  const historySection: Section = {
+    title: "3. History pages by history length",
+    intro: [
+      `A conversation with one session registration and N−1 transcript lines (N history lines), read with ` +
+        `\`GET /conversations/{id}?limit=${PAGE_SIZE}\` through the get-conversation handler. Baseline: one Query of the ` +
+        `page (Limit ${PAGE_SIZE + 1}). ${SETTINGS.historyReads} interleaved first-page reads per run and size.`,
+      "Items read = ScannedCount of each Query (items DynamoDB read before any filter) + 1 per GetItem hit; RCU = " +
+        "ConsumedCapacity, both from a separate counting pass (ReturnConsumedCapacity never lands in a timing). " +
+        "Whole history = every page, following nextCursor, once.",
+    ],
+    tables: [
+      {
+        columns: [
+          "lines",
+          "first page p50 ms",
+          "× 10-line page",
+          "minimal Query p50 ms",
+          "items read / RCU (first page)",
+          "minimal: items / RCU",
+          "whole history: pages, items, RCU, ms",
+        ],
+        numeric: [0, 1, 2, 3],
+        rows: dynamo.history.map((h) => [
+          String(h.lines),
+          fmtSpread(h.firstPageMs),
+          h10 ? fmtSpread(ratios(h.firstPageMs, h10.firstPageMs), fmtRatio) : "n/a",
+          fmtSpread(h.minimalPageMs),
+          `${h.firstPage.items} / ${h.firstPage.rcu.toFixed(1)} (${h.firstPage.requests} requests)`,
+          `${h.minimalPage.items} / ${h.minimalPage.rcu.toFixed(1)}`,
+          `${h.fullRead.pages}, ${h.fullRead.items}, ${h.fullRead.rcu.toFixed(1)}, ${fmtMs(h.fullRead.ms)}`,
+        ]),
+      },
+    ],
+  };
+
+  const refBytes = isOk(reference) ? reference.bytes : Number.NaN;
+  const bundleSection: Section = {
+    title: "4. Bundle bytes",
+    intro: [
+      `esbuild ${esbuildVersion}, ${deployed.description}. The naive reference (bench/reference-handler.ts: ` +
+        "DynamoDBClient + DocumentClient created at init, one GetCommand) is built the same way but keeps the SDK's " +
+        "default credential chain, as a function written with the SDK alone would. 1 KB = 1024 B; gzip is zlib level 6; " +
+        `the source map is not counted. Bundles and metafiles: ${displayPath(outDir)}/deployed/.`,
+    ],
+    tables: [
+      {
+        columns: ["function", "bytes", "gzip", "budget", "result", "× reference bytes", "largest packages"],
+        numeric: [1, 2, 3, 5],
+        rows: [reference, ...functions].map((b) => {
+          if (!isOk(b))
+            return [
+              b.name,
+              b.status === "failed" ? `failed: ${b.error.slice(0, 100)}` : "missing",
+              "",
+              "",
+              "MISS",
+              "",
+            ];
+          const isRef = b.name === "reference";
+          return [
+            b.name,
+            fmtKb(b.bytes),
+            fmtKb(b.gzipBytes),
+            isRef ? "" : fmtKb(bundleBudget(b.name)),
+            isRef ? "" : pass(b.bytes <= bundleBudget(b.name)),
+            fmtRatio(b.bytes / refBytes),
+            largestPackages(b),
+          ];
+        }),
+      },
     ],
   };
 
   const initSection: Section = {
-    title: "4. Cold init per bundle in a fresh Node process",
+    title: "5. Cold init in a fresh Node process",
     intro: [
-      `Each bundle (deployed config) is started ${SETTINGS.initRuns} times with \`node --input-type=module -e\` ` +
-        "and a loader that reads `performance.now()` (relative to process start) right after " +
-        "`await import(bundle)`: process start → module imported and its top-level code run. The handler is " +
-        "not invoked. Bundles are started round-robin (order rotated each round) after one uncounted warm-up " +
-        `start each. Node ${process.version} here; Lambda runs ${deployed.target}.`,
-      "Wall time is the issue's metric. The loader also reads `process.cpuUsage()` at the same instant: CPU " +
-        "time (user + system, all threads) does not grow while the process waits for a core, so on a shared " +
-        "machine it is the steadier measure of the same work. Both verdicts are shown.",
-      `Env: ${Object.entries(INIT_ENV)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(
-          " ",
-        )}. The source-map columns add \`--enable-source-maps\` (the stack sets it in NODE_OPTIONS) ` +
-        "and load the linked .map file.",
-      `Target: median start → imported ≤ ${TARGET}× the reference.`,
+      `Each bundle is started ${SETTINGS.startsPerRun} times per run, ${RUNS} runs, round-robin with the order rotated ` +
+        "every round after one uncounted start each: `node --input-type=module -e` imports the bundle and reads " +
+        "`performance.now()` (process start → module imported and its top-level code run) and `process.cpuUsage()`. " +
+        `The handler is not invoked. Node ${process.version} here; Lambda runs ${deployed.target}. No NODE_OPTIONS.`,
+      `Env (as deployed, values made up): ${Object.keys(DEPLOYED_ENV).join(", ")}.`,
+      "Each run gives one median per bundle; the ratio is computed per run against the reference's median in the " +
+        "same run, then the median and (min–max) of those are shown. CPU time does not grow while a process waits " +
+        "for a core, so it is the steadier figure on a shared machine.",
     ],
-    tables: [coldInitTable(initReference, initRows, TARGET)],
-    notes: [
-      `\`--enable-source-maps\` alone adds ${fmtDeltaMs(median(initReference.sourceMaps?.cpu ?? []) - median(initReference.plain?.cpu ?? []))} ms ` +
-        `of CPU to the reference's init (${fmtMs(median(initReference.plain?.cpu ?? []))} → ` +
-        `${fmtMs(median(initReference.sourceMaps?.cpu ?? []))} ms; wall ${fmtMs(median(initReference.plain?.total ?? []))} → ` +
-        `${fmtMs(median(initReference.sourceMaps?.total ?? []))} ms): Node reads and parses the linked .map at import. ` +
-        "That cost is outside the ratio (both sides pay it) but is real on every cold start.",
-      "",
-      "Attribution: the reference handler plus one dependency our code adds, bundled and started the same " +
-        `way, ${SETTINGS.initRuns} rounds with the reference in each; cost = median over rounds of the ` +
-        "difference in CPU time of the import alone (probe − reference, same round). Each probe does at " +
-        "import what our modules do at their top level.",
-      "",
-      renderTable(probeTable(probes.reference, probes.functions, probeSamples, bundles.functions)),
+    tables: [
+      {
+        columns: ["function", "wall ms", "wall × reference", "result", "CPU ms", "CPU × reference"],
+        numeric: [1, 2, 4, 5],
+        rows: [reference, ...functions].map((b) => {
+          const samples = init.get(b.name);
+          if (!samples || samples.error || !isOk(b))
+            return [
+              b.name,
+              `not started: ${samples?.error ?? "no bundle"}`.slice(0, 120),
+              "",
+              "MISS",
+              "",
+              "",
+            ];
+          const isRef = b.name === "reference";
+          const wall = initRatios(b.name);
+          return [
+            b.name,
+            fmtSpread(samples.wall),
+            isRef ? "1.00×" : fmtSpread(wall, fmtRatio),
+            isRef ? "" : pass(spread(wall).median <= TARGETS.coldInit),
+            fmtSpread(samples.cpu),
+            isRef ? "1.00×" : fmtSpread(initCpuRatios(b.name), fmtRatio),
+          ];
+        }),
+      },
     ],
   };
-
-  const misses = [
-    ...latency.get.misses,
-    ...bundleMisses(bundles.reference, bundles.functions),
-    ...initMisses(initReference, initRows, bundles.functions, probeCosts),
-  ];
-  const missSection: Section = {
-    title: "Misses and why",
-    tables: [],
-    notes: misses.length > 0 ? misses.map((m) => `- ${m}`) : ["None."],
-  };
-  const missingNote =
-    missing.length > 0
-      ? [`Handlers not written yet (reported as missing, not failed): ${missing.join(", ")}.`]
-      : ["Every route in functions/core/routes.ts has a handler and was measured."];
 
   const header = [
     "# Benchmark results",
     "",
-    `Generated by \`npm run bench\`${QUICK ? " (BENCH_QUICK=1: too few iterations to trust)" : ""}.`,
+    `Generated by \`npm run bench\`${QUICK ? " --quick (few iterations: indicative only)" : ""}.`,
     "",
     `- Date: ${machine.date}`,
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory} RAM, ${machine.kernel}`,
     `- Node ${machine.node}; ${machine.java} (DynamoDB Local, in memory); esbuild ${esbuildVersion}`,
-    `- Whole run: ${(elapsedMs(started) / 1000).toFixed(0)} s; load average (1/5/15 min) at start ${loadAtStart}, ` +
-      `at end ${loadavg()
+    `- ${RUNS} runs; whole run ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s; load average ` +
+      `(1/5/15 min) at start ${loadAtStart}, at end ${loadavg()
         .map((l) => l.toFixed(2))
-        .join(" ")} (a shared machine makes the timings noisier; the A/B interleaving keeps the ratios fair)`,
-    "",
-    ...missingNote,
+        .join(" ")} (a shared machine: compare ratios and CPU time more than absolute wall times)`,
   ].join("\n");
-  const report = `${[
-    header,
-    renderSection(summary),
-    renderSection(latency.get.section),
-    renderSection(latency.taskResult.section),
-    renderSection(sizeSection),
-    renderSection(initSection),
-    renderSection(missSection),
-  ].join("\n\n")}\n`;
-
+  const report = `${[header, ...[summary, handlerSection, historySection, bundleSection, initSection].map(renderSection)].join("\n\n")}\n`;
+  writeFileSync(join(outDir, "RESULTS.md"), report);
+  writeFileSync(join(outDir, "init.json"), JSON.stringify(Object.fromEntries(init), null, 2));
   process.stdout.write(`\n${report}`);
-  if (QUICK) {
-    log("BENCH_QUICK=1: bench/RESULTS.md left unchanged");
-  } else {
+  if (QUICK) log(`--quick: bench/RESULTS.md left unchanged; report in ${outDir}/RESULTS.md`);
+  else {
     writeFileSync(RESULTS_FILE, report);
-    log(`wrote ${displayPath(REPO_ROOT, RESULTS_FILE)}`);
+    log("wrote bench/RESULTS.md");
   }
 };
+
+/** Paths in the report: the run folder is named as it is (it is per run, not shared). */
+const displayPath = (path: string) => path;
 
 main().catch((error: unknown) => {
   process.stderr.write(

@@ -48,18 +48,39 @@ export const fmtMs = (ms: number): string =>
 /** Formats a difference in milliseconds with its sign. */
 export const fmtDeltaMs = (ms: number): string => `${ms < 0 ? "−" : "+"}${fmtMs(Math.abs(ms))}`;
 
-/** The target every ratio is judged against (≤ 1.15× the baseline). */
-export const TARGET_RATIO = 1.15;
+/** The ratios targets are set at; a ratio within rounding of one gets a third decimal. */
+const TARGET_RATIOS = [1, 1.1, 1.5];
 
-/**
- * Formats a ratio as `1.23×`; with three decimals when two would round onto the target, so a
- * 1.153× MISS never reads as "1.15×".
- */
+/** Formats a ratio as `1.23×`, or `1.103×` near a target so a MISS never reads as "1.10×". */
 export const fmtRatio = (ratio: number): string => {
   if (!Number.isFinite(ratio)) return "n/a";
-  const digits = Math.abs(ratio - TARGET_RATIO) < 0.005 ? 3 : 2;
-  return `${ratio.toFixed(digits)}×`;
+  const near = TARGET_RATIOS.some((target) => Math.abs(ratio - target) < 0.005);
+  return `${ratio.toFixed(near ? 3 : 2)}×`;
 };
+
+/** Median, min and max of per-run figures. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The median of per-run figures with their min–max. */
+export const spread = (values: readonly number[]): Spread => {
+  const s = summarize(values);
+  return { median: s.p50, min: s.min, max: s.max };
+};
+
+/** `12.3 (11.9–13.0)`: a median with its min–max over the runs. */
+export const fmtSpread = (values: readonly number[], format: (n: number) => string = fmtMs): string => {
+  if (values.length === 0) return "n/a";
+  const s = spread(values);
+  return `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
+};
+
+/** Element-wise ratios of two per-run series (run i of `a` over run i of `b`). */
+export const ratios = (a: readonly number[], b: readonly number[]): number[] =>
+  a.slice(0, b.length).map((value, i) => value / (b[i] ?? Number.NaN));
 
 /** Formats bytes as KB (1 KB = 1024 bytes) with one decimal. */
 export const fmtKb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KB`;

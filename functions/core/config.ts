@@ -1,4 +1,4 @@
-import { DEFAULT_SESSION_TTL_MS } from "./session-store.js";
+import { DEFAULT_SESSION_TTL_MS } from "./session-rules.js";
 
 /** Everything a function reads from its environment, read once at cold start. */
 export interface Config {

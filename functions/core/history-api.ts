@@ -5,7 +5,7 @@ import { ValidationError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
-import { sessionWindows } from "./session-store.js";
+import { sessionWindows } from "./session-rules.js";
 
 /** What the history routes need. */
 export interface HistoryDeps {

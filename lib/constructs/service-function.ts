@@ -12,13 +12,14 @@ import {
   Runtime,
   Tracing,
 } from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { type BundlingOptions, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
 import { APP_DEFAULTS } from "../app-config.js";
+import { LAMBDA_BUNDLE } from "../bundling.js";
 
 /** Where the Lambda code lives: `functions/<name>/handler.ts`. */
 const FUNCTIONS_DIR = fileURLToPath(new URL("../../functions/", import.meta.url));
@@ -27,7 +28,26 @@ const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** The Lambda runtime of every function; the bundle targets the same Node version. */
 export const FUNCTION_RUNTIME = Runtime.NODEJS_24_X;
-const BUNDLE_TARGET = "node24";
+
+/**
+ * `LAMBDA_BUNDLE` (lib/bundling.ts) in `NodejsFunction` terms. The alias goes through
+ * `esbuildArgs` (`--alias:from=to`), the one way NodejsFunction passes it to esbuild.
+ */
+export const SERVICE_FUNCTION_BUNDLING = {
+  format: OutputFormat.ESM,
+  target: LAMBDA_BUNDLE.target,
+  minify: LAMBDA_BUNDLE.minify,
+  // Linked map files in the asset, for offline symbolication; never loaded at run time.
+  sourceMap: true,
+  sourcesContent: LAMBDA_BUNDLE.sourcesContent,
+  mainFields: [...LAMBDA_BUNDLE.mainFields],
+  // Bundle the AWS SDK too: the deployed code runs exactly the SDK versions that were tested.
+  externalModules: [],
+  banner: LAMBDA_BUNDLE.banner,
+  esbuildArgs: {
+    "--alias": Object.entries(LAMBDA_BUNDLE.alias).map(([from, to]) => `${from}=${to}`),
+  },
+} satisfies BundlingOptions;
 
 /** How much of a table a function may touch, as declared in the route table. */
 export type TableAccess = "read" | "write";
@@ -102,7 +122,7 @@ export interface ServiceFunctionProps {
 
 /**
  * One Lambda function with the service's defaults: Node 24 on ARM64, bundled locally by esbuild
- * (ESM, minified, source maps), X-Ray active tracing, Powertools settings, an explicit log group
+ * with `LAMBDA_BUNDLE` (ESM, minified, env-only credentials, source maps as files), X-Ray active tracing, Powertools settings, an explicit log group
  * with retention and its own role. Starts with no access at all: `bindTable`, `bindQueue` and
  * `bindSecret` each grant exactly what one dependency needs and set its env var in the same call.
  */
@@ -168,25 +188,15 @@ export class ServiceFunction extends Construct {
       ...(props.reservedConcurrency !== undefined
         ? { reservedConcurrentExecutions: props.reservedConcurrency }
         : {}),
+      // No NODE_OPTIONS=--enable-source-maps: parsing the map costs every cold start; the map stays
+      // in the asset for offline symbolication (README).
       environment: {
-        NODE_OPTIONS: "--enable-source-maps",
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? APP_DEFAULTS.logLevel,
         ...props.environment,
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: BUNDLE_TARGET,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        mainFields: ["module", "main"],
-        // Bundle the AWS SDK too: the deployed code runs exactly the SDK versions that were tested.
-        externalModules: [],
-        // Some CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
-        banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
-      },
+      bundling: SERVICE_FUNCTION_BUNDLING,
     });
     // CDK adds DependsOn on the role and its policy to every function; the Role GetAtt already
     // implies the first, which cfn-lint reports (W3005) on every function. Harmless, so ignored here only.

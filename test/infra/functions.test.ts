@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
 import { ROUTES } from "../../functions/core/routes.js";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
-import { ServiceFunction } from "../../lib/constructs/service-function.js";
+import { LAMBDA_BUNDLE } from "../../lib/bundling.js";
+import { SERVICE_FUNCTION_BUNDLING, ServiceFunction } from "../../lib/constructs/service-function.js";
 import type { SessionsStack } from "../../lib/sessions-stack.js";
 import { actionsByResource, functionFacts, refId, synthStack } from "./synth.js";
 
@@ -125,14 +126,16 @@ describe("functions", () => {
     }
   });
 
-  it("sets the Powertools service, namespace and log level, and enables source maps", () => {
+  it("sets the Powertools service, namespace and log level, and loads no source maps at run time", () => {
     for (const route of ROUTES) {
-      expect(functionFacts(stack, template, route.name).env, route.name).toMatchObject({
-        NODE_OPTIONS: "--enable-source-maps",
+      const { env } = functionFacts(stack, template, route.name);
+      expect(env, route.name).toMatchObject({
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: "INFO",
       });
+      // --enable-source-maps parses the map on every cold start; the map is kept for offline use.
+      expect(env.NODE_OPTIONS ?? "", route.name).not.toMatch(/source-maps/);
     }
   });
 
@@ -238,10 +241,27 @@ describe("ServiceFunction bundling", () => {
     const dir = join(assembly.directory, String(assets[0]));
     expect(existsSync(join(dir, "index.mjs.map"))).toBe(true);
     const code = readFileSync(join(dir, "index.mjs"), "utf8");
+    // The SDK's default credential chain is aliased to env-only credentials (lib/bundling.ts):
+    // the chain's own error is gone, the env-only module's is there.
+    expect(code).not.toContain("Could not load credentials from any providers");
+    expect(code).toContain("No AWS credentials in the environment");
     expect(code.startsWith("import{createRequire")).toBe(true);
     expect(code).toMatch(/export\s*\{[^}]*handler/);
     // Minified: hundreds of KB in a few dozen lines (license comments keep their own lines).
     expect(code.length / code.split("\n").length).toBeGreaterThan(2000);
+  });
+
+  it("hands esbuild the shared Lambda settings, the credentials alias included", () => {
+    expect(SERVICE_FUNCTION_BUNDLING.esbuildArgs).toEqual({
+      "--alias": ["@aws-sdk/credential-provider-node=./functions/core/lambda-credentials.ts"],
+    });
+    expect(SERVICE_FUNCTION_BUNDLING).toMatchObject({
+      target: LAMBDA_BUNDLE.target,
+      minify: true,
+      sourceMap: true,
+      sourcesContent: false,
+      externalModules: [],
+    });
   });
 
   it("refuses a function without a handler folder", () => {
