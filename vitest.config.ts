@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
 // One test command (`npm test`) runs every level; each level is a project so it can be run alone:
-// `npx vitest run --project unit|integration|infra`.
+// `npx vitest run --project unit|integration|infra`. The timeouts below are defaults for small
+// tests; a test that does more work declares its own limit, derived from that work
+// (test/support/budget.ts, timeLimitForStarts in test/support/spawn-local-server.ts).
 /** Quiet Powertools, and the variables handler modules read when they build their default deps at import. */
 const TEST_ENV = {
   POWERTOOLS_LOG_LEVEL: "SILENT",
