@@ -35,7 +35,7 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
       }),
     ),
   );
-  const { listIndex } = CONVERSATIONS_TABLE;
+  const { listIndex, reconcileIndex } = CONVERSATIONS_TABLE;
   await ignoreExisting(
     client.send(
       new CreateTableCommand({
@@ -46,6 +46,8 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
           { AttributeName: CONVERSATIONS_TABLE.sortKey, AttributeType: "S" },
           { AttributeName: listIndex.partitionKey, AttributeType: "S" },
           { AttributeName: listIndex.sortKey, AttributeType: "S" },
+          { AttributeName: reconcileIndex.partitionKey, AttributeType: "S" },
+          { AttributeName: reconcileIndex.sortKey, AttributeType: "N" },
         ],
         KeySchema: [
           { AttributeName: CONVERSATIONS_TABLE.partitionKey, KeyType: "HASH" },
@@ -59,6 +61,14 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
               { AttributeName: listIndex.sortKey, KeyType: "RANGE" },
             ],
             Projection: { ProjectionType: "ALL" },
+          },
+          {
+            IndexName: reconcileIndex.name,
+            KeySchema: [
+              { AttributeName: reconcileIndex.partitionKey, KeyType: "HASH" },
+              { AttributeName: reconcileIndex.sortKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "KEYS_ONLY" },
           },
         ],
       }),

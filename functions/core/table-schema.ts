@@ -25,4 +25,15 @@ export const CONVERSATIONS_TABLE = {
     partitionKey: "listPk",
     sortKey: "listSk",
   },
+  /**
+   * Sparse GSI of the conversations awaiting a transcript (reconciliation). Only meta items that
+   * recorded a session window and have no stored `post_call_transcription` carry its keys:
+   * `reconcileShard` (S, a few shards by hash of the id, so no one hot partition) and
+   * `reconcileDueAtMs` (N, when to ask ElevenLabs next). Keys only: the pass reads the meta itself.
+   */
+  reconcileIndex: {
+    name: "awaiting-transcript",
+    partitionKey: "reconcileShard",
+    sortKey: "reconcileDueAtMs",
+  },
 } as const;
