@@ -5,6 +5,12 @@
  * Data only: no SDK imports here, because `lib/` imports this file at synth time.
  */
 
+/**
+ * Default grace period after a session window ends before its transcript is reconciled
+ * (`RECONCILE_AFTER_MS`): ElevenLabs' own webhook retries span about 40 minutes.
+ */
+export const DEFAULT_RECONCILE_AFTER_MS = 2_700_000;
+
 /** Sessions: one item per live conversation, cleaned up by DynamoDB TTL. */
 export const SESSIONS_TABLE = {
   partitionKey: "conversationId",

@@ -16,8 +16,7 @@ import { CONVERSATIONS_TABLE } from "./table-schema.js";
  * - `reconcileOutcome` / `reconcileOutcomeAt`: how it ended, recorded once.
  */
 
-/** Default grace period after a session window ends: ElevenLabs' own webhook retries span about 40 minutes. */
-export const DEFAULT_RECONCILE_AFTER_MS = 2_700_000;
+export { DEFAULT_RECONCILE_AFTER_MS } from "./table-schema.js";
 
 /** Shards of the index partition key: a few, so no single partition is hot, and few queries per pass. */
 export const RECONCILE_SHARDS = 4;
