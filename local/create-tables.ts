@@ -1,7 +1,9 @@
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { CONVERSATIONS_TABLE, SESSIONS_TABLE } from "../functions/core/table-schema.js";
@@ -73,6 +75,39 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
         ],
       }),
     ),
+  );
+  await addMissingReconcileIndex(client, names.conversations);
+};
+
+/**
+ * A conversations table created before the awaiting-transcript index existed (a developer's
+ * `.local-data/`) gets the index added, so reconciliation works on old local data too.
+ */
+const addMissingReconcileIndex = async (client: DynamoDBClient, tableName: string): Promise<void> => {
+  const { reconcileIndex } = CONVERSATIONS_TABLE;
+  const table = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const indexes = table.Table?.GlobalSecondaryIndexes ?? [];
+  if (indexes.some((index) => index.IndexName === reconcileIndex.name)) return;
+  await client.send(
+    new UpdateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: reconcileIndex.partitionKey, AttributeType: "S" },
+        { AttributeName: reconcileIndex.sortKey, AttributeType: "N" },
+      ],
+      GlobalSecondaryIndexUpdates: [
+        {
+          Create: {
+            IndexName: reconcileIndex.name,
+            KeySchema: [
+              { AttributeName: reconcileIndex.partitionKey, KeyType: "HASH" },
+              { AttributeName: reconcileIndex.sortKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "KEYS_ONLY" },
+          },
+        },
+      ],
+    }),
   );
 };
 
