@@ -271,7 +271,7 @@ const attempt = async (deps: ReconcileDeps, entry: DueEntry): Promise<Conversati
     }
     case "not_found":
     case "failed":
-      await deps.backlog.finish(claimed, decision.kind, deps.now());
+      if (!(await deps.backlog.finish(claimed, decision.kind, deps.now()))) return changed(base);
       return { ...base, outcome: decision.kind };
     case "auth_error": {
       // A configuration problem, not the conversation's: retried without using up its attempts.
@@ -310,8 +310,9 @@ const retryLater = async (
 ): Promise<ConversationResult> => {
   const attempts = claimed.attempts + 1;
   const nowMs = deps.now();
+  const base = { conversationId: claimed.conversationId, attempts: claimed.attempts };
   if (attempts >= MAX_ATTEMPTS) {
-    await deps.backlog.finish(claimed, "gave_up", nowMs);
+    if (!(await deps.backlog.finish(claimed, "gave_up", nowMs))) return changed(base);
     return {
       conversationId: claimed.conversationId,
       outcome: "gave_up",
@@ -320,8 +321,18 @@ const retryLater = async (
     };
   }
   const dueAtMs = nowMs + retryDelayMs(claimed.attempts, retryAfterMs);
-  await deps.backlog.reschedule(claimed, dueAtMs, true, `${outcome}: ${detail}`);
+  if (!(await deps.backlog.reschedule(claimed, dueAtMs, true, `${outcome}: ${detail}`))) return changed(base);
   return { conversationId: claimed.conversationId, outcome, attempts, nextDueAt: iso(dueAtMs), detail };
 };
+
+/**
+ * The lease was lost while ElevenLabs answered: a new session window (which sets its own due
+ * time) or a webhook changed the entry, and what they wrote wins.
+ */
+const changed = (base: { conversationId: string; attempts: number }): ConversationResult => ({
+  ...base,
+  outcome: "skipped",
+  detail: "changed while ElevenLabs answered (a new session window or a webhook)",
+});
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -222,6 +222,23 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
     expect(await h.meta(conv)).toMatchObject({ reconcileOutcome: "transcript_stored" });
   });
 
+  it("lets a new session window that starts while ElevenLabs answers win over the answer", async () => {
+    const h = await setup();
+    const conv = id("refreshed");
+    await h.register(conv);
+    fake.answer(conv, { status: 404, delayMs: 400 });
+    h.clock.t += UNTIL_DUE;
+    const pass = h.pass();
+    await sleep(100);
+    await h.register(conv); // the app starts a new window on the same conversation
+    const summary = await pass;
+
+    expect(summary.results).toEqual([expect.objectContaining({ conversationId: conv, outcome: "skipped" })]);
+    const meta = await h.meta(conv);
+    expect(meta).not.toHaveProperty("reconcileOutcome");
+    expect(meta).toMatchObject({ reconcileDueAtMs: h.clock.t + UNTIL_DUE, reconcileAttempts: 0 });
+  });
+
   it("retries a conversation ElevenLabs still processes, and stores it once it is done", async () => {
     const h = await setup();
     const conv = id("processing");
