@@ -6,6 +6,7 @@ import { createReconcileDependencies } from "../../functions/core/reconcile-depe
 import { DEFAULT_RECONCILE_AFTER_MS } from "../../functions/core/table-schema.js";
 import { makeHandler as makeGetConversation } from "../../functions/get-conversation/handler.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";
+import { frozenAtRealNow } from "../support/clock.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { apiEvent, bodyOf } from "../support/events.js";
 import { type FakeConversationsApi, startFakeConversationsApi } from "../support/fake-conversations-api.js";
@@ -44,7 +45,7 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
     const tables: LocalTables = await createLocalTables();
     cleanups.push(() => tables.drop());
     // Real-now based: DynamoDB Local deletes TTL-expired session items by its own real clock.
-    const clock = { t: Math.ceil(Date.now() / 1000) * 1000 };
+    const clock = { t: frozenAtRealNow() };
     const now = () => clock.t;
     const live = createLiveHarness({
       doc: tables.doc,
