@@ -1,7 +1,7 @@
 import { App } from "aws-cdk-lib";
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
-import { METRICS_NAMESPACE } from "../../functions/core/powertools.js";
+import { METRICS_NAMESPACE } from "../../functions/core/service-names.js";
 import { readAppConfig } from "../../lib/app-config.js";
 import type { SessionsStack } from "../../lib/sessions-stack.js";
 import {
