@@ -7,19 +7,23 @@ import {
   runReconcilePass,
 } from "../functions/core/reconcile.js";
 import { createReconcileDependencies } from "../functions/core/reconcile-dependencies.js";
-
-/** How often `npm start` runs a reconciliation pass. */
-export const LOCAL_RECONCILE_INTERVAL_MS = 60_000;
+import { LOCAL_RECONCILE_INTERVAL_MS } from "./local-env.js";
 
 /** A logger that drops everything: the local runs print their own one line per conversation. */
 const silent: AppLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * Reconciliation dependencies for a local run, from the same environment the handlers get
- * (`DYNAMODB_ENDPOINT`, table names, `ELEVENLABS_API_KEY`, `ELEVENLABS_API_BASE_URL`).
+ * (`DYNAMODB_ENDPOINT`, table names, `ELEVENLABS_API_KEY`, `ELEVENLABS_API_BASE_URL`), and how
+ * to release their DynamoDB client.
  */
-export const localReconcileDeps = (env: NodeJS.ProcessEnv, logger: AppLogger = silent): ReconcileDeps =>
-  createReconcileDependencies(createDependencies(env, { logger }));
+export const localReconcileDeps = (
+  env: NodeJS.ProcessEnv,
+  logger: AppLogger = silent,
+): { deps: ReconcileDeps; destroy(): void } => {
+  const shared = createDependencies(env, { logger });
+  return { deps: createReconcileDependencies(shared), destroy: () => shared.doc.destroy() };
+};
 
 /** One line per conversation: outcome, id, and what happens next. */
 export const formatResult = (r: ConversationResult): string => {
@@ -58,10 +62,11 @@ export interface ReconcileLoop {
  * conversation it handled and, when it handled any, the summary; a quiet pass prints nothing.
  */
 export const startReconcileLoop = (
-  deps: ReconcileDeps,
+  env: NodeJS.ProcessEnv,
   print: (line: string) => void,
   intervalMs = LOCAL_RECONCILE_INTERVAL_MS,
 ): ReconcileLoop => {
+  const { deps, destroy } = localReconcileDeps(env);
   let running: Promise<void> | undefined;
   const tick = () => {
     if (running) return;
@@ -84,6 +89,7 @@ export const startReconcileLoop = (
     async stop() {
       clearInterval(timer);
       await running;
+      destroy();
     },
   };
 };

@@ -84,8 +84,9 @@ const main = async () => {
   }
   // The SDK reads region and credentials from process.env, as the handlers' clients do.
   Object.assign(process.env, env);
+  const { deps, destroy } = localReconcileDeps(env);
   try {
-    const summary = await runReconcilePass(localReconcileDeps(env));
+    const summary = await runReconcilePass(deps);
     for (const result of summary.results) console.log(formatResult(result));
     console.log(formatSummary(summary));
     process.exitCode = summary.results.some((r) => ATTENTION.has(r.outcome)) ? 2 : 0;
@@ -94,6 +95,8 @@ const main = async () => {
       error instanceof ConfigError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
     console.error(`npm run reconcile: the pass could not run (${reason}).`);
     process.exitCode = 1;
+  } finally {
+    destroy();
   }
 };
 

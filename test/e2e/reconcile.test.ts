@@ -42,7 +42,8 @@ describe("reconciliation against a spawned npm start and a fake ElevenLabs API",
     fake = await startFakeElevenLabs(LOCAL_SECRETS.ELEVENLABS_API_KEY);
     dataDir = await mkdtemp(join(tmpdir(), "reconcile-e2e-"));
     service = await spawnLocalServer({
-      args: ["--data-dir", dataDir, "--port", "0", "--quiet"],
+      // No pass of its own, so the passes below are the test's.
+      args: ["--data-dir", dataDir, "--port", "0", "--quiet", "--no-reconcile"],
       env: { SESSION_TTL_MS: "1000", RECONCILE_AFTER_MS: "0", ELEVENLABS_API_BASE_URL: fake.url },
     });
   });
@@ -52,8 +53,8 @@ describe("reconciliation against a spawned npm start and a fake ElevenLabs API",
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const register = async (conversationId: string) => {
-    const response = await fetch(`${service?.url}/conversations/${conversationId}/session`, {
+  const register = async (conversationId: string, url = service?.url) => {
+    const response = await fetch(`${url}/conversations/${conversationId}/session`, {
       method: "POST",
       headers: serviceAuth,
       body: JSON.stringify({ agentId: "agent_01jxyz" }),
@@ -99,6 +100,39 @@ describe("reconciliation against a spawned npm start and a fake ElevenLabs API",
     expect(again.stdout.trim()).toBe("Reconciliation pass: 0 due, 0 handled, 0 left for the next pass");
     expect(fake.requestsFor(lost)).toHaveLength(1);
     expect(fake.requestsFor(gone)).toHaveLength(1);
+  });
+
+  it("says in its banner that --no-reconcile turned the periodic pass off", () => {
+    expect(service?.stdout()).toContain(
+      "  reconciliation    off (--no-reconcile); npm run reconcile runs one pass\n",
+    );
+  });
+
+  it("npm start runs a pass on its own schedule and prints what it reconciled", async () => {
+    const own = await spawnLocalServer({
+      args: ["--in-memory", "--port", "0", "--quiet"],
+      env: {
+        SESSION_TTL_MS: "1000",
+        RECONCILE_AFTER_MS: "0",
+        ELEVENLABS_API_BASE_URL: fake.url,
+        LOCAL_RECONCILE_INTERVAL_MS: "1000",
+      },
+    });
+    try {
+      expect(own.stdout()).toContain(
+        `  reconciliation    every 1 s: transcripts missing 0 ms (RECONCILE_AFTER_MS) after a session ends are fetched from ${fake.url} (--no-reconcile turns it off)\n`,
+      );
+      const conv = `conv-loop-${randomUUID().slice(0, 8)}`;
+      fake.answer(conv, { status: 200, body: transcriptionEvent(conv).data });
+      await register(conv, own.url);
+      const line = `reconcile: stored            ${conv}  3 transcript lines and the analysis`;
+      for (let waited = 0; !own.stdout().includes(line) && waited < 30_000; waited += 200) await sleep(200);
+      expect(own.stdout()).toContain(line);
+      expect(own.stdout()).toMatch(/reconcile: Reconciliation pass: 1 due, 1 handled \(1 stored\)/);
+    } finally {
+      const exit = await own.stop("SIGINT");
+      expect(exit.stdout).toContain("Stopped. Nothing left running.");
+    }
   });
 
   it("says in one line when no service runs on the data directory", async () => {
