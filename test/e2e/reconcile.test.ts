@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_SECRETS } from "../../local/local-env.js";
-import { type FakeElevenLabs, startFakeElevenLabs } from "../support/fake-elevenlabs.js";
+import { type FakeConversationsApi, startFakeConversationsApi } from "../support/fake-conversations-api.js";
 import { transcriptionEvent } from "../support/post-call-fixtures.js";
 import { type SpawnedServer, spawnLocalServer } from "../support/spawn-local-server.js";
 
@@ -35,11 +35,11 @@ const runReconcile = (args: string[], env: Record<string, string> = {}) =>
   });
 
 describe("reconciliation against a spawned npm start and a fake ElevenLabs API", () => {
-  let fake: FakeElevenLabs;
+  let fake: FakeConversationsApi;
   let dataDir: string;
   let service: SpawnedServer | undefined;
   beforeAll(async () => {
-    fake = await startFakeElevenLabs(LOCAL_SECRETS.ELEVENLABS_API_KEY);
+    fake = await startFakeConversationsApi(LOCAL_SECRETS.ELEVENLABS_API_KEY);
     dataDir = await mkdtemp(join(tmpdir(), "reconcile-e2e-"));
     service = await spawnLocalServer({
       // No pass of its own, so the passes below are the test's.

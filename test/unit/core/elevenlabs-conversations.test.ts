@@ -4,13 +4,16 @@ import {
   createConversationsClient,
   parseRetryAfter,
 } from "../../../functions/core/elevenlabs-conversations.js";
-import { type FakeElevenLabs, startFakeElevenLabs } from "../../support/fake-elevenlabs.js";
+import {
+  type FakeConversationsApi,
+  startFakeConversationsApi,
+} from "../../support/fake-conversations-api.js";
 import { ELEVENLABS_API_KEY, transcriptionEvent } from "../../support/post-call-fixtures.js";
 
 describe("ElevenLabs conversations client over HTTP (fake API on 127.0.0.1)", () => {
-  let fake: FakeElevenLabs;
+  let fake: FakeConversationsApi;
   beforeAll(async () => {
-    fake = await startFakeElevenLabs(ELEVENLABS_API_KEY);
+    fake = await startFakeConversationsApi(ELEVENLABS_API_KEY);
   });
   afterAll(async () => {
     await fake.close();
