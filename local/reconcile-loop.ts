@@ -1,4 +1,3 @@
-import { createDependencies } from "../functions/core/dependencies.js";
 import type { AppLogger } from "../functions/core/powertools.js";
 import {
   type ConversationResult,
@@ -7,6 +6,7 @@ import {
   runReconcilePass,
 } from "../functions/core/reconcile.js";
 import { createReconcileDependencies } from "../functions/core/reconcile-dependencies.js";
+import { createConversationDependencies } from "../functions/core/table-dependencies.js";
 import { LOCAL_RECONCILE_INTERVAL_MS } from "./local-env.js";
 
 /** A logger that drops everything: the local runs print their own one line per conversation. */
@@ -21,7 +21,7 @@ export const localReconcileDeps = (
   env: NodeJS.ProcessEnv,
   logger: AppLogger = silent,
 ): { deps: ReconcileDeps; destroy(): void } => {
-  const shared = createDependencies(env, { logger });
+  const shared = createConversationDependencies(env, { logger });
   return { deps: createReconcileDependencies(shared), destroy: () => shared.doc.destroy() };
 };
 

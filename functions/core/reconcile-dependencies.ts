@@ -1,6 +1,6 @@
-import type { Dependencies } from "./dependencies.js";
 import { createConversationsClient } from "./elevenlabs-conversations.js";
 import type { ReconcileDeps } from "./reconcile.js";
+import type { ConversationDependencies } from "./table-dependencies.js";
 import { TranscriptBacklog } from "./transcript-backlog.js";
 
 /** Overrides for tests and the local runs. */
@@ -17,7 +17,10 @@ export interface ReconcileOverrides {
  * ElevenLabs base URL from `ELEVENLABS_API_BASE_URL`. Built once per container.
  */
 export const createReconcileDependencies = (
-  deps: Pick<Dependencies, "config" | "doc" | "conversations" | "secrets" | "now" | "logger" | "metrics">,
+  deps: Pick<
+    ConversationDependencies,
+    "config" | "doc" | "conversations" | "secrets" | "now" | "logger" | "metrics"
+  >,
   overrides: ReconcileOverrides = {},
 ): ReconcileDeps => ({
   backlog: new TranscriptBacklog({ client: deps.doc, tableName: deps.config.conversationsTable }),

@@ -1,7 +1,7 @@
 import type { Context } from "aws-lambda";
-import { createDependencies } from "../core/dependencies.js";
 import { type PassSummary, type ReconcileDeps, runReconcilePass } from "../core/reconcile.js";
 import { createReconcileDependencies } from "../core/reconcile-dependencies.js";
+import { createConversationDependencies } from "../core/table-dependencies.js";
 
 /** Time kept back from the Lambda timeout for the conversation in flight and the metrics flush. */
 const RESERVE_MS = 40_000;
@@ -29,4 +29,5 @@ export const makeHandler =
     }
   };
 
-export const handler = makeHandler(createReconcileDependencies(createDependencies()));
+// It writes the conversations table only: no session store.
+export const handler = makeHandler(createReconcileDependencies(createConversationDependencies()));
