@@ -31,6 +31,10 @@ export interface AppConfig {
   readonly taskRunnerBatchSize: number;
   /** Most concurrent runner invocations (`taskRunnerMaxConcurrency`, 2–1000, default 10). */
   readonly taskRunnerMaxConcurrency: number;
+  /** Minutes between two transcript reconciliation passes (`reconcileIntervalMinutes`). */
+  readonly reconcileIntervalMinutes: number;
+  /** Grace period before a missing transcript is fetched (`reconcileAfterMs`); the code's 45 minutes by default. */
+  readonly reconcileAfterMs?: number;
 }
 
 /**
@@ -45,6 +49,7 @@ export const APP_DEFAULTS = {
   logLevel: "INFO",
   taskRunnerBatchSize: 5,
   taskRunnerMaxConcurrency: 10,
+  reconcileIntervalMinutes: 5,
 } as const;
 
 /** Levels Powertools Logger understands. */
@@ -121,6 +126,7 @@ export const readAppConfig = (node: Node): AppConfig => {
     throw new Error(`Context "exampleRunner" must be true or false (got "${exampleRunner}").`);
   }
 
+  const reconcileAfterMs = wholeNumber("reconcileAfterMs", undefined, 0, 7 * 86_400_000);
   const apiRateLimit = wholeNumber("apiRateLimit", APP_DEFAULTS.apiRateLimit, 1, 10_000) as number;
   const apiBurstLimit = wholeNumber("apiBurstLimit", APP_DEFAULTS.apiBurstLimit, 1, 5_000) as number;
   const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
@@ -150,9 +156,17 @@ export const readAppConfig = (node: Node): AppConfig => {
       2,
       1000,
     ) as number,
+    // EventBridge rates are whole minutes; a day at most, so a missing transcript never waits longer.
+    reconcileIntervalMinutes: wholeNumber(
+      "reconcileIntervalMinutes",
+      APP_DEFAULTS.reconcileIntervalMinutes,
+      1,
+      1440,
+    ) as number,
     ...(publicBaseUrl !== undefined ? { publicBaseUrl } : {}),
     ...(alarmEmail !== undefined ? { alarmEmail } : {}),
     ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
     ...(sessionTtlMs !== undefined ? { sessionTtlMs } : {}),
+    ...(reconcileAfterMs !== undefined ? { reconcileAfterMs } : {}),
   };
 };

@@ -1,9 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
+import { DEFAULT_RECONCILE_AFTER_MS } from "../functions/core/table-schema.js";
 import type { AppConfig } from "./app-config.js";
 import { Api } from "./constructs/api.js";
 import { Observability } from "./constructs/observability.js";
+import { Reconciliation } from "./constructs/reconciliation.js";
 import { ServiceSecrets } from "./constructs/secrets.js";
 import { Tables } from "./constructs/tables.js";
 import { TaskQueues } from "./constructs/task-queues.js";
@@ -27,6 +29,7 @@ export class SessionsStack extends Stack {
   public readonly observability: Observability;
   /** The example runner, unless `exampleRunner` is false. */
   public readonly exampleRunner?: TaskRunner;
+  public readonly reconciliation: Reconciliation;
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
@@ -76,6 +79,19 @@ export class SessionsStack extends Stack {
       taskRunners: this.exampleRunner ? [this.exampleRunner] : [],
       callbackAfterExpiryThreshold: config.callbackAfterExpiryAlarmThreshold,
       ...optional({ alarmEmail: config.alarmEmail }),
+    });
+    const reconcileAfterMs = config.reconcileAfterMs ?? DEFAULT_RECONCILE_AFTER_MS;
+    for (const fn of Object.values(this.api.functions))
+      fn.addEnvironment("RECONCILE_AFTER_MS", String(reconcileAfterMs));
+    this.reconciliation = new Reconciliation(this, "Reconciliation", {
+      reconcileAfterMs,
+      stage,
+      tables: this.tables,
+      elevenlabsApiKey: this.secrets.byName.elevenlabsApiKey,
+      alarmTopic: this.observability.topic,
+      logRemovalPolicy: stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      intervalMinutes: config.reconcileIntervalMinutes,
+      logLevel: config.logLevel,
     });
   }
 }

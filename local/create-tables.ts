@@ -1,7 +1,9 @@
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { CONVERSATIONS_TABLE, SESSIONS_TABLE } from "../functions/core/table-schema.js";
@@ -35,7 +37,7 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
       }),
     ),
   );
-  const { listIndex } = CONVERSATIONS_TABLE;
+  const { listIndex, reconcileIndex } = CONVERSATIONS_TABLE;
   await ignoreExisting(
     client.send(
       new CreateTableCommand({
@@ -46,6 +48,8 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
           { AttributeName: CONVERSATIONS_TABLE.sortKey, AttributeType: "S" },
           { AttributeName: listIndex.partitionKey, AttributeType: "S" },
           { AttributeName: listIndex.sortKey, AttributeType: "S" },
+          { AttributeName: reconcileIndex.partitionKey, AttributeType: "S" },
+          { AttributeName: reconcileIndex.sortKey, AttributeType: "N" },
         ],
         KeySchema: [
           { AttributeName: CONVERSATIONS_TABLE.partitionKey, KeyType: "HASH" },
@@ -60,9 +64,50 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
             ],
             Projection: { ProjectionType: "ALL" },
           },
+          {
+            IndexName: reconcileIndex.name,
+            KeySchema: [
+              { AttributeName: reconcileIndex.partitionKey, KeyType: "HASH" },
+              { AttributeName: reconcileIndex.sortKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "KEYS_ONLY" },
+          },
         ],
       }),
     ),
+  );
+  await addMissingReconcileIndex(client, names.conversations);
+};
+
+/**
+ * A conversations table created before the awaiting-transcript index existed (a developer's
+ * `.local-data/`) gets the index added, so reconciliation works on old local data too.
+ */
+const addMissingReconcileIndex = async (client: DynamoDBClient, tableName: string): Promise<void> => {
+  const { reconcileIndex } = CONVERSATIONS_TABLE;
+  const table = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const indexes = table.Table?.GlobalSecondaryIndexes ?? [];
+  if (indexes.some((index) => index.IndexName === reconcileIndex.name)) return;
+  await client.send(
+    new UpdateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: reconcileIndex.partitionKey, AttributeType: "S" },
+        { AttributeName: reconcileIndex.sortKey, AttributeType: "N" },
+      ],
+      GlobalSecondaryIndexUpdates: [
+        {
+          Create: {
+            IndexName: reconcileIndex.name,
+            KeySchema: [
+              { AttributeName: reconcileIndex.partitionKey, KeyType: "HASH" },
+              { AttributeName: reconcileIndex.sortKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "KEYS_ONLY" },
+          },
+        },
+      ],
+    }),
   );
 };
 

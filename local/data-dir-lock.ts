@@ -18,6 +18,8 @@ export const PID_FILE = "dynamodb-local.pid";
 interface Owner {
   readonly javaPid: number;
   readonly ownerPid: number;
+  /** Where that DynamoDB Local listens, so `npm run reconcile` finds the running service's data. */
+  readonly endpoint?: string;
 }
 
 /** `ps` works on Linux and macOS alike; undefined when the process does not exist. */
@@ -61,11 +63,24 @@ export const claimDataDir = async (dataDir: string): Promise<string | undefined>
   return `Stopped DynamoDB Local (pid ${owner.javaPid}) that an earlier run left running on ${dataDir} when it was killed.`;
 };
 
-/** Records that this process's DynamoDB Local serves the data directory. */
-export const recordDataDirOwner = (dataDir: string, javaPid: number): void => {
-  writeFileSync(join(dataDir, PID_FILE), JSON.stringify({ javaPid, ownerPid: process.pid }), {
-    mode: 0o600,
-  });
+/** Records that this process's DynamoDB Local serves the data directory, and where it listens. */
+export const recordDataDirOwner = (dataDir: string, javaPid: number, endpoint?: string): void => {
+  writeFileSync(
+    join(dataDir, PID_FILE),
+    JSON.stringify({ javaPid, ownerPid: process.pid, ...(endpoint ? { endpoint } : {}) }),
+    { mode: 0o600 },
+  );
+};
+
+/**
+ * The endpoint of the DynamoDB Local a running local service uses for this data directory, or
+ * undefined when no live service owns it (none started, or it was killed and left a stale file).
+ */
+export const runningDataDirEndpoint = (dataDir: string): string | undefined => {
+  const owner = readOwner(dataDir);
+  if (!owner?.endpoint) return undefined;
+  const command = ps(owner.javaPid, "command");
+  return command?.includes("DynamoDBLocal.jar") ? owner.endpoint : undefined;
 };
 
 /** Gives the data directory up when DynamoDB Local has stopped. */

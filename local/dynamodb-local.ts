@@ -137,7 +137,7 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
       }
       try {
         await client.send(new ListTablesCommand({}));
-        if (dbPath) recordDataDirOwner(dbPath, pid);
+        if (dbPath) recordDataDirOwner(dbPath, pid, endpoint);
         return { endpoint, pid, stop, notices };
       } catch {
         if (Date.now() > deadline) {

@@ -16,6 +16,9 @@ export type LocalSecretName = keyof typeof LOCAL_SECRETS;
 export const localSecret = (name: LocalSecretName, env: NodeJS.ProcessEnv = process.env): string =>
   env[name]?.trim() || LOCAL_SECRETS[name];
 
+/** How often `npm start` runs a transcript reconciliation pass (`LOCAL_RECONCILE_INTERVAL_MS`). */
+export const LOCAL_RECONCILE_INTERVAL_MS = 60_000;
+
 /** Where `npm start` keeps DynamoDB Local's database and parked events (git-ignored). */
 export const DEFAULT_DATA_DIR = ".local-data";
 

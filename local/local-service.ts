@@ -21,6 +21,7 @@ import {
   startDynamoDbLocal,
 } from "./dynamodb-local.js";
 import { DEFAULT_DATA_DIR, LOCAL_SECRETS, type LocalHealth } from "./local-env.js";
+import type { ReconcileLoop } from "./reconcile-loop.js";
 import { matchRoute } from "./router.js";
 
 // The local service's lifecycle: bind the port, start DynamoDB Local, create the tables, load
@@ -42,6 +43,11 @@ export interface LocalServerOptions {
   readonly tables?: { sessions: string; conversations: string };
   /** Do not print one line per request. @default false */
   readonly quiet?: boolean;
+  /**
+   * Run a transcript reconciliation pass this often (ms), printing a line per conversation it
+   * handled. @default off (`npm start` runs one every 60 s unless `--no-reconcile`)
+   */
+  readonly reconcileEveryMs?: number;
 }
 
 export interface LocalServer {
@@ -59,6 +65,8 @@ export interface LocalServer {
     /** What start-up had to clean up, e.g. a DynamoDB Local a killed run left behind. */
     readonly notices: readonly string[];
   };
+  /** How often a reconciliation pass runs; undefined when off. */
+  readonly reconcileEveryMs?: number;
   /** Stops accepting requests, lets in-flight ones finish (3 s at most), then stops DynamoDB Local. */
   close(): Promise<void>;
 }
@@ -286,9 +294,14 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     void handle(req, res);
   });
 
+  let reconciling: ReconcileLoop | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= stopAll(server, dynamo, scratchDir);
+    // A pass in flight finishes (it is bounded) before DynamoDB Local goes away under it.
+    closing ??= (async () => {
+      await reconciling?.stop();
+      await stopAll(server, dynamo, scratchDir);
+    })();
     return closing;
   };
 
@@ -305,6 +318,11 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     // Handler modules read process.env once, at import (as a Lambda container does at cold start).
     for (const [name, value] of Object.entries(env)) process.env[name] = value;
     handlers = await loadHandlers();
+    if (options.reconcileEveryMs) {
+      // Imported like the handlers, after process.env is set: its modules read it when loaded.
+      const { startReconcileLoop } = await import("./reconcile-loop.js");
+      reconciling = startReconcileLoop(env, (line) => console.log(line), options.reconcileEveryMs);
+    }
     return {
       url: baseUrl,
       env,
@@ -316,6 +334,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
         ...(dataDir && dynamo ? { dataDir } : {}),
         notices: dynamo?.notices ?? [],
       },
+      ...(options.reconcileEveryMs ? { reconcileEveryMs: options.reconcileEveryMs } : {}),
       close,
     };
   } catch (error) {

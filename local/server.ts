@@ -5,23 +5,29 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../functions/core/config.js";
 import { ROUTES } from "../functions/core/routes.js";
+import { DEFAULT_ELEVENLABS_API_BASE_URL } from "../functions/core/signed-url-api.js";
+import { DEFAULT_RECONCILE_AFTER_MS } from "../functions/core/table-schema.js";
 import { LocalSetupError } from "./dynamodb-local.js";
+import { LOCAL_RECONCILE_INTERVAL_MS } from "./local-env.js";
 import { HOST, type LocalServer, type LocalServerOptions, startLocalServer } from "./local-service.js";
 
 // `npm start`: reads the flags, starts the local service (local-service.ts), prints the banner,
 // and stops everything on Ctrl-C.
 
-const USAGE = `Usage: npm start [-- --port <n>] [--in-memory] [--data-dir <dir>] [--dynamodb-endpoint <url>] [--quiet]
+const USAGE = `Usage: npm start [-- --port <n>] [--in-memory] [--data-dir <dir>] [--dynamodb-endpoint <url>] [--quiet] [--no-reconcile]
 
   --port               port on 127.0.0.1 (env PORT, default 3000)
   --in-memory          throwaway DynamoDB Local: nothing kept after Ctrl-C (env LOCAL_IN_MEMORY=true)
   --data-dir           where DynamoDB Local keeps its data (env LOCAL_DATA_DIR, default .local-data)
   --dynamodb-endpoint  use a DynamoDB Local that is already running (env DYNAMODB_ENDPOINT)
   --quiet              no request lines
+  --no-reconcile       no transcript reconciliation pass every minute (env LOCAL_RECONCILE=false;
+                       LOCAL_RECONCILE_INTERVAL_MS changes the minute); npm run reconcile runs one
 
 Handlers read the same variables as in Lambda: SESSION_TTL_MS (e.g. 5000 for the demo),
 RUNNER_URL (POST task messages to a local runner), SERVICE_TOKEN, TOOL_SECRET, WEBHOOK_SECRET,
-NOTIFY_SIGNING_SECRET, ELEVENLABS_API_KEY, ELEVENLABS_API_BASE_URL, POWERTOOLS_LOG_LEVEL.`;
+NOTIFY_SIGNING_SECRET, ELEVENLABS_API_KEY, ELEVENLABS_API_BASE_URL, RECONCILE_AFTER_MS,
+POWERTOOLS_LOG_LEVEL.`;
 
 /** Reads flags and their environment equivalents; bad input is a LocalSetupError. */
 export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): LocalServerOptions | "help" => {
@@ -34,6 +40,7 @@ export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): Local
         "data-dir": { type: "string" },
         "dynamodb-endpoint": { type: "string" },
         quiet: { type: "boolean" },
+        "no-reconcile": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -56,8 +63,16 @@ export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): Local
   if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint))
     throw new LocalSetupError(`DYNAMODB_ENDPOINT must be an http(s) URL, not "${endpoint}".`);
   const dataDir = values["data-dir"] ?? env.LOCAL_DATA_DIR?.trim();
+  const intervalText = env.LOCAL_RECONCILE_INTERVAL_MS?.trim() || String(LOCAL_RECONCILE_INTERVAL_MS);
+  const reconcileEveryMs = /^\d{1,9}$/.test(intervalText) ? Number(intervalText) : Number.NaN;
+  if (!(reconcileEveryMs >= 1000))
+    throw new LocalSetupError(
+      `LOCAL_RECONCILE_INTERVAL_MS must be a whole number of ms, at least 1000, not "${intervalText}".`,
+    );
+  const reconcile = values["no-reconcile"] !== true && env.LOCAL_RECONCILE?.trim() !== "false";
   return {
     port,
+    ...(reconcile ? { reconcileEveryMs } : {}),
     inMemory: values["in-memory"] === true || env.LOCAL_IN_MEMORY === "true",
     quiet: values.quiet === true,
     env,
@@ -83,6 +98,14 @@ const demoHint = (server: LocalServer): string => {
   return `Try (another terminal): npm run demo -- --wait${url} (waits ${Math.round(server.sessionTtlMs / 60_000)} min for the expiry), or restart with SESSION_TTL_MS=5000 npm start${port === "3000" ? "" : ` -- --port ${port}`} and run npm run demo${url ? ` --${url}` : ""}.`;
 };
 
+/** What the banner says about transcript reconciliation. */
+const reconciliationLine = (server: LocalServer): string => {
+  if (!server.reconcileEveryMs) return "off (--no-reconcile); npm run reconcile runs one pass";
+  const after = server.env.RECONCILE_AFTER_MS || String(DEFAULT_RECONCILE_AFTER_MS);
+  const api = server.env.ELEVENLABS_API_BASE_URL || DEFAULT_ELEVENLABS_API_BASE_URL;
+  return `every ${server.reconcileEveryMs / 1000} s: transcripts missing ${after} ms (RECONCILE_AFTER_MS) after a session ends are fetched from ${api} (--no-reconcile turns it off)`;
+};
+
 /** What `npm start` prints once it is ready: where to call, with what, and how to stop. */
 export const banner = (server: LocalServer, startedMs: number): string => {
   const { dynamodb } = server;
@@ -99,6 +122,7 @@ export const banner = (server: LocalServer, startedMs: number): string => {
     ...dynamodb.notices.map((notice) => `  note              ${notice}`),
     `  sessions last     ${server.sessionTtlMs} ms (SESSION_TTL_MS)`,
     `  task dispatch     ${e.RUNNER_URL ? `POST to ${e.RUNNER_URL}` : "none: tool answers carry callbackUrl and callbackToken"}`,
+    `  reconciliation    ${reconciliationLine(server)}`,
     "  local secrets     (development values; never use them anywhere else)",
     `    SERVICE_TOKEN          ${e.SERVICE_TOKEN}  app routes: Authorization: Bearer <it>`,
     `    TOOL_SECRET            ${e.TOOL_SECRET}  tool routes: X-Tool-Secret: <it>`,

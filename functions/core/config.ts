@@ -1,4 +1,5 @@
 import { DEFAULT_SESSION_TTL_MS } from "./session-rules.js";
+import { DEFAULT_RECONCILE_AFTER_MS } from "./transcript-backlog.js";
 
 /** Everything a function reads from its environment, read once at cold start. */
 export interface Config {
@@ -27,6 +28,11 @@ export interface Config {
   readonly dynamoEndpoint?: string;
   /** ElevenLabs API base URL (`ELEVENLABS_API_BASE_URL`). @default https://api.elevenlabs.io */
   readonly elevenlabsApiBaseUrl?: string;
+  /**
+   * Grace period after a session window ends before a conversation without a stored transcript
+   * is fetched from ElevenLabs (`RECONCILE_AFTER_MS`). @default 2 700 000 (45 minutes)
+   */
+  readonly reconcileAfterMs: number;
 }
 
 /** Which variables a function needs; missing ones fail the cold start with a clear message. */
@@ -76,6 +82,12 @@ export const loadConfig = (
   if (!Number.isInteger(notifyTimeoutMs) || notifyTimeoutMs <= 0 || notifyTimeoutMs > 10_000) {
     problems.push(`NOTIFY_TIMEOUT_MS must be a whole number from 1 to 10000, not ${echo(notifyText)}`);
   }
+  const reconcileText = env.RECONCILE_AFTER_MS?.trim();
+  const reconcileAfterMs = reconcileText ? Number(reconcileText) : DEFAULT_RECONCILE_AFTER_MS;
+  if (!Number.isInteger(reconcileAfterMs) || reconcileAfterMs < 0 || reconcileAfterMs > 7 * 86_400_000)
+    problems.push(
+      `RECONCILE_AFTER_MS must be a whole number of ms from 0 to 604800000 (7 days), not ${echo(reconcileText)}`,
+    );
   const elevenlabsApiBaseUrl = env.ELEVENLABS_API_BASE_URL?.trim();
   if (elevenlabsApiBaseUrl && !/^https?:\/\/[^\s]+$/.test(elevenlabsApiBaseUrl))
     problems.push(`ELEVENLABS_API_BASE_URL must be an http(s) URL, not ${echo(elevenlabsApiBaseUrl)}`);
@@ -90,6 +102,7 @@ export const loadConfig = (
     sessionTtlMs,
     publicBaseUrl,
     notifyTimeoutMs,
+    reconcileAfterMs,
     exposeCallbackInToolResponse:
       env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE === "true" ||
       (!taskQueueUrl && !runnerUrl && env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE !== "false"),

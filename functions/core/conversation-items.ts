@@ -31,6 +31,14 @@ export interface ConversationMeta {
   readonly taskCount: number;
   /** Post-call analysis and other call facts, written by the post-call webhook. */
   readonly call?: Record<string, unknown>;
+  /**
+   * Why no transcript will come, as reconciliation recorded it once: ElevenLabs answered 404
+   * (`not_found`) or `status: "failed"`, or it kept failing and reconciliation gave up.
+   */
+  readonly transcriptUnavailable?: {
+    readonly reason: "not_found" | "failed" | "gave_up";
+    readonly at: string;
+  };
 }
 
 /** Kinds of history lines. */
@@ -202,7 +210,16 @@ export const toMeta = (item: Record<string, unknown>): ConversationMeta =>
     sessionCount: num(item.sessionCount) ?? 0,
     taskCount: num(item.taskCount) ?? 0,
     call: item.call as Record<string, unknown> | undefined,
+    transcriptUnavailable: transcriptUnavailable(item),
   }) as ConversationMeta;
+
+/** Set by reconciliation (`reconcileOutcome`, see transcript-backlog.ts) when no transcript will come. */
+const transcriptUnavailable = (item: Record<string, unknown>): ConversationMeta["transcriptUnavailable"] => {
+  const reason = item.reconcileOutcome;
+  return reason === "not_found" || reason === "failed" || reason === "gave_up"
+    ? { reason, at: String(item.reconcileOutcomeAt) }
+    : undefined;
+};
 
 export const toTask = (item: Record<string, unknown>): TaskRecord =>
   withoutUndefined({

@@ -38,6 +38,12 @@ import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
 import { CONVERSATIONS_TABLE } from "./table-schema.js";
 import { listTaskItems } from "./task-store.js";
+import {
+  awaitTranscriptFragment,
+  DEFAULT_RECONCILE_AFTER_MS,
+  leaveBacklogFragment,
+  type ReconcileOutcome,
+} from "./transcript-backlog.js";
 
 /** One page of a conversation's history. */
 export interface ConversationPage {
@@ -61,6 +67,11 @@ export interface ConversationStoreOptions {
   readonly now?: Clock;
   /** @default the service's Powertools Logger */
   readonly logger?: AppLogger;
+  /**
+   * How long after a session window ends a conversation without a stored transcript becomes due
+   * for reconciliation (`RECONCILE_AFTER_MS`). @default DEFAULT_RECONCILE_AFTER_MS (45 minutes)
+   */
+  readonly reconcileAfterMs?: number;
 }
 
 const BATCH_SIZE = 25;
@@ -76,12 +87,14 @@ export class ConversationStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly now: Clock;
   private readonly logger: AppLogger;
+  private readonly reconcileAfterMs: number;
 
   constructor(options: ConversationStoreOptions) {
     this.client = options.client;
     this.tableName = options.tableName;
     this.now = options.now ?? systemClock;
     this.logger = options.logger ?? defaultLogger;
+    this.reconcileAfterMs = options.reconcileAfterMs ?? DEFAULT_RECONCILE_AFTER_MS;
   }
 
   /** The meta record, or null when the conversation was never seen. Consistent read. */
@@ -107,15 +120,22 @@ export class ConversationStore {
   sessionRegistrationWrites(conversationId: string, session: LastSession): TransactItem[] {
     const at = session.createdAt;
     const touch = metaTouch(conversationId, at, session.agentId);
+    // Reconciliation: every recorded window puts the conversation in the awaiting-transcript index.
+    const awaiting = awaitTranscriptFragment(
+      conversationId,
+      Math.min(session.expiresAtMs, session.endedAtMs ?? Number.POSITIVE_INFINITY),
+      this.reconcileAfterMs,
+    );
     return [
       {
         Update: {
           TableName: this.tableName,
           Key: touch.Key,
-          UpdateExpression: `${touch.UpdateExpression}, lastSession = :lastSession ADD sessionCount :one`,
-          ExpressionAttributeNames: touch.ExpressionAttributeNames,
+          UpdateExpression: `${touch.UpdateExpression}, lastSession = :lastSession, ${awaiting.set} ADD sessionCount :one`,
+          ExpressionAttributeNames: { ...touch.ExpressionAttributeNames, ...awaiting.names },
           ExpressionAttributeValues: {
             ...touch.ExpressionAttributeValues,
+            ...awaiting.values,
             ":lastSession": withoutUndefined({ ...session }),
             ":one": 1,
           },
@@ -185,27 +205,41 @@ export class ConversationStore {
     );
   }
 
-  /** Updates meta fields written after the call (analysis, final status). Creates meta if absent. */
+  /**
+   * Updates meta fields written after the call (analysis, final status). Creates meta if absent.
+   * `leaveBacklog` takes the conversation out of the awaiting-transcript index in the same write.
+   */
   async updateCallFacts(
     conversationId: string,
-    facts: { status?: string; call?: Record<string, unknown>; agentId?: string },
+    facts: {
+      status?: string;
+      call?: Record<string, unknown>;
+      agentId?: string;
+      leaveBacklog?: ReconcileOutcome;
+    },
   ): Promise<void> {
     assertValidId(conversationId);
-    const touch = metaTouch(conversationId, iso(this.now()), facts.agentId, facts.status);
+    const nowMs = this.now();
+    const touch = metaTouch(conversationId, iso(nowMs), facts.agentId, facts.status);
     const call = facts.call
       ? { expression: ", #call = :call", value: { ":call": withoutUndefined(facts.call) } }
       : undefined;
+    const leave = facts.leaveBacklog ? leaveBacklogFragment(facts.leaveBacklog, nowMs) : undefined;
     await mapTransientErrors(() =>
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: touch.Key,
-          UpdateExpression: touch.UpdateExpression + (call?.expression ?? ""),
+          UpdateExpression:
+            touch.UpdateExpression +
+            (call?.expression ?? "") +
+            (leave ? `, ${leave.set} REMOVE ${leave.remove}` : ""),
           ExpressionAttributeNames: {
             ...touch.ExpressionAttributeNames,
             ...(call ? { "#call": "call" } : {}),
+            ...leave?.names,
           },
-          ExpressionAttributeValues: { ...touch.ExpressionAttributeValues, ...call?.value },
+          ExpressionAttributeValues: { ...touch.ExpressionAttributeValues, ...call?.value, ...leave?.values },
         }),
       ),
     );

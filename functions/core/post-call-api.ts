@@ -45,6 +45,8 @@ export const storePostCallEvent = async (
       status: event.status,
       call: { ...previousCall, ...event.call },
       ...agent,
+      // Stored: no reconciliation needs to fetch it (webhook and reconciliation alike).
+      leaveBacklog: "transcript_stored",
     });
     return {
       conversationId,
@@ -74,6 +76,8 @@ export const storePostCallEvent = async (
       initiationFailure: { ...event.failure, failedAt: new Date(atMs).toISOString(), failedAtMs: atMs },
     },
     ...agent,
+    // The call never started, so no transcript will ever exist to reconcile.
+    leaveBacklog: "initiation_failed",
   });
   return { conversationId, eventType: event.eventType, failureReason: event.failure.failureReason };
 };

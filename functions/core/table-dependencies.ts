@@ -60,6 +60,7 @@ export const createConversationDependencies = (
     tableName: base.config.conversationsTable,
     now: base.now,
     logger: base.logger,
+    reconcileAfterMs: base.config.reconcileAfterMs,
   });
   return { ...base, doc, conversations };
 };

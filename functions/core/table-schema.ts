@@ -5,6 +5,12 @@
  * Data only: no SDK imports here, because `lib/` imports this file at synth time.
  */
 
+/**
+ * Default grace period after a session window ends before its transcript is reconciled
+ * (`RECONCILE_AFTER_MS`): ElevenLabs' own webhook retries span about 40 minutes.
+ */
+export const DEFAULT_RECONCILE_AFTER_MS = 2_700_000;
+
 /** Sessions: one item per live conversation, cleaned up by DynamoDB TTL. */
 export const SESSIONS_TABLE = {
   partitionKey: "conversationId",
@@ -24,5 +30,16 @@ export const CONVERSATIONS_TABLE = {
     name: "by-created",
     partitionKey: "listPk",
     sortKey: "listSk",
+  },
+  /**
+   * Sparse GSI of the conversations awaiting a transcript (reconciliation). Only meta items that
+   * recorded a session window and have no stored `post_call_transcription` carry its keys:
+   * `reconcileShard` (S, a few shards by hash of the id, so no one hot partition) and
+   * `reconcileDueAtMs` (N, when to ask ElevenLabs next). Keys only: the pass reads the meta itself.
+   */
+  reconcileIndex: {
+    name: "awaiting-transcript",
+    partitionKey: "reconcileShard",
+    sortKey: "reconcileDueAtMs",
   },
 } as const;

@@ -87,6 +87,13 @@ export class Tables extends Construct {
           sortKey: { name: CONVERSATIONS_TABLE.listIndex.sortKey, type: AttributeType.STRING },
           projectionType: ProjectionType.ALL,
         },
+        {
+          // Sparse: only conversations awaiting a transcript carry these keys (reconciliation).
+          indexName: CONVERSATIONS_TABLE.reconcileIndex.name,
+          partitionKey: { name: CONVERSATIONS_TABLE.reconcileIndex.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: CONVERSATIONS_TABLE.reconcileIndex.sortKey, type: AttributeType.NUMBER },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
       ],
     });
 

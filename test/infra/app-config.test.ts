@@ -17,6 +17,7 @@ describe("app config from context", () => {
       exampleRunner: true,
       taskRunnerBatchSize: 5,
       taskRunnerMaxConcurrency: 10,
+      reconcileIntervalMinutes: 5,
     });
   });
 

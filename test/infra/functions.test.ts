@@ -59,8 +59,8 @@ describe("functions", () => {
     };
   });
 
-  it("builds exactly one function per route, described by its route, plus the example task runner", () => {
-    template.resourceCountIs("AWS::Lambda::Function", ROUTES.length + 1);
+  it("builds exactly one function per route, described by its route, plus the example task runner and the scheduled reconciliation", () => {
+    template.resourceCountIs("AWS::Lambda::Function", ROUTES.length + 2);
     for (const route of ROUTES) {
       expect(functionFacts(stack, template, route.name).resource.Properties.Description).toBe(
         route.description,
