@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { UnauthorizedError } from "./errors.js";
+import type { SecretVersions } from "./secrets.js";
 
 /** Header the ElevenLabs server tool sends its secret in (configured on the tool as a secret header). */
 export const TOOL_SECRET_HEADER = "x-tool-secret";
@@ -12,6 +13,21 @@ const sha256 = (value: string | Buffer) => createHash("sha256").update(value).di
  */
 export const constantTimeEquals = (given: string, expected: string): boolean =>
   expected.length > 0 && timingSafeEqual(sha256(given), sha256(expected));
+
+/** Which value of a rotating secret a request presented; nothing more is ever logged about it. */
+export type SecretVersion = "current" | "previous";
+
+/**
+ * Checks a presented value against the current and, during a rotation, the previous value. Both
+ * comparisons always run (constant time each), so timing does not tell which one matched.
+ */
+export const matchSecret = (given: string, expected: string | SecretVersions): SecretVersion | undefined => {
+  const versions = typeof expected === "string" ? { current: expected } : expected;
+  const current = constantTimeEquals(given, versions.current);
+  const previous = versions.previous !== undefined && constantTimeEquals(given, versions.previous);
+  if (current) return "current";
+  return previous ? "previous" : undefined;
+};
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
 export const bearerToken = (headers: Readonly<Record<string, string>>): string | undefined => {
@@ -28,21 +44,27 @@ export const SERVICE_TOKEN_HINT =
 export const TOOL_SECRET_HINT =
   "Missing or invalid credentials: this route expects the X-Tool-Secret header (the tool secret).";
 
-/** Throws 401 unless the request carries the expected bearer token. */
+/** Throws 401 unless the request carries the expected bearer token; says which value matched. */
 export const requireBearer = (
   headers: Readonly<Record<string, string>>,
-  expected: string,
+  expected: string | SecretVersions,
   hint = SERVICE_TOKEN_HINT,
-): void => {
+): SecretVersion => {
   const token = bearerToken(headers);
-  if (token === undefined || !constantTimeEquals(token, expected)) throw new UnauthorizedError(hint);
+  const matched = token === undefined ? undefined : matchSecret(token, expected);
+  if (!matched) throw new UnauthorizedError(hint);
+  return matched;
 };
 
-/** Throws 401 unless the tool secret header matches. */
-export const requireToolSecret = (headers: Readonly<Record<string, string>>, expected: string): void => {
+/** Throws 401 unless the tool secret header matches; says which value matched. */
+export const requireToolSecret = (
+  headers: Readonly<Record<string, string>>,
+  expected: string | SecretVersions,
+): SecretVersion => {
   const given = headers[TOOL_SECRET_HEADER];
-  if (given === undefined || !constantTimeEquals(given, expected))
-    throw new UnauthorizedError(TOOL_SECRET_HINT);
+  const matched = given === undefined ? undefined : matchSecret(given, expected);
+  if (!matched) throw new UnauthorizedError(TOOL_SECRET_HINT);
+  return matched;
 };
 
 /** A new per-task bearer token: 256 random bits, base64url. */

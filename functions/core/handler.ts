@@ -43,8 +43,17 @@ export const createHttpHandler = (
     deps.logger.appendKeys?.({ route: routeName, requestId });
     try {
       const request = readRequest(event, route.maxBodyBytes);
-      if (route.auth === "service") requireBearer(request.headers, await deps.secrets.get("serviceToken"));
-      if (route.auth === "tool") requireToolSecret(request.headers, await deps.secrets.get("toolSecret"));
+      if (route.auth === "service" || route.auth === "tool") {
+        const secret = route.auth === "service" ? "serviceToken" : "toolSecret";
+        const versions = await deps.secrets.versions(secret);
+        const matched =
+          route.auth === "service"
+            ? requireBearer(request.headers, versions)
+            : requireToolSecret(request.headers, versions);
+        // Shows ops when the last caller has switched to the new value (safe to drop the old one).
+        if (matched === "previous")
+          deps.logger.info("Caller used the previous secret value", { secret, matched });
+      }
       return respond(await useCase(request), deps.logger, deps.metrics);
     } catch (error) {
       countOutcome(

@@ -93,7 +93,7 @@ export const receivePostCallWebhook = async (deps: PostCallDeps, request: HttpRe
   const check = verifyWebhookSignature(
     request.rawBody,
     request.headers[SIGNATURE_HEADER],
-    await deps.secrets.get("webhookSecret"),
+    await deps.secrets.versions("webhookSecret"),
     receivedAtMs,
   );
   if (!check.valid) {
@@ -106,6 +106,11 @@ export const receivePostCallWebhook = async (deps: PostCallDeps, request: HttpRe
       log: { reason: check.reason, bodyBytes: request.rawBody.length },
     };
   }
+  if (check.matched === "previous")
+    deps.logger.info("Caller used the previous secret value", {
+      secret: "webhookSecret",
+      matched: "previous",
+    });
   const rawBody = request.rawBody.toString("utf8");
   const receivedAt = new Date(receivedAtMs).toISOString();
   const event = interpretPostCallEvent(rawBody, receivedAtMs);

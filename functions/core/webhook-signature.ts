@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import type { SecretVersions } from "./secrets.js";
 
 /** The header ElevenLabs signs post-call webhooks with, as API Gateway delivers it (lowercased). */
 export const SIGNATURE_HEADER = "elevenlabs-signature";
@@ -21,7 +22,7 @@ export type SignatureProblem =
   | "mismatch";
 
 export type SignatureCheck =
-  | { readonly valid: true; readonly timestampMs: number }
+  | { readonly valid: true; readonly timestampMs: number; readonly matched: "current" | "previous" }
   | { readonly valid: false; readonly reason: SignatureProblem };
 
 const UNIX_SECONDS = /^\d{1,12}$/;
@@ -39,11 +40,12 @@ const HEX_SHA256 = /^[0-9a-f]{64}$/;
 export const verifyWebhookSignature = (
   rawBody: Buffer,
   header: string | undefined,
-  secret: string,
+  secret: string | SecretVersions,
   nowMs: number,
 ): SignatureCheck => {
+  const versions = typeof secret === "string" ? { current: secret } : secret;
   // An empty secret would make every forged signature computable: a deploy error, not a 401.
-  if (secret.length === 0) throw new Error("The webhook secret is empty");
+  if (versions.current.length === 0) throw new Error("The webhook secret is empty");
   if (!header) return { valid: false, reason: "missing_header" };
   const parts = header.split(",");
   const timestamp = parts.find((p) => p.startsWith("t="))?.slice(2);
@@ -56,9 +58,15 @@ export const verifyWebhookSignature = (
   if (timestampMs > nowMs + SIGNATURE_MAX_FUTURE_MS) return { valid: false, reason: "timestamp_in_future" };
   // The SDK compares lowercase hex strings, so anything else can never match there either.
   if (!HEX_SHA256.test(signature)) return { valid: false, reason: "mismatch" };
-  const expected = createHmac("sha256", secret).update(`${timestamp}.`, "utf8").update(rawBody).digest();
   const given = Buffer.from(signature, "hex");
-  return timingSafeEqual(given, expected)
-    ? { valid: true, timestampMs }
-    : { valid: false, reason: "mismatch" };
+  const signedWith = (key: string) =>
+    timingSafeEqual(
+      given,
+      createHmac("sha256", key).update(`${timestamp}.`, "utf8").update(rawBody).digest(),
+    );
+  // During a rotation both keys are tried, always both, so timing does not tell which matched.
+  const current = signedWith(versions.current);
+  const previous = versions.previous ? signedWith(versions.previous) : false;
+  if (current) return { valid: true, timestampMs, matched: "current" };
+  return previous ? { valid: true, timestampMs, matched: "previous" } : { valid: false, reason: "mismatch" };
 };

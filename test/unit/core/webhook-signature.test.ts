@@ -22,11 +22,16 @@ describe("verifyWebhookSignature", () => {
     expect(verify(body, header, 1_739_537_320_000, "wsec_test_secret")).toEqual({
       valid: true,
       timestampMs: 1_739_537_297_000,
+      matched: "current",
     });
   });
 
   it("accepts a signature made with the documented scheme", () => {
-    expect(verify(BODY, signature(BODY, T))).toEqual({ valid: true, timestampMs: T * 1000 });
+    expect(verify(BODY, signature(BODY, T))).toEqual({
+      valid: true,
+      timestampMs: T * 1000,
+      matched: "current",
+    });
   });
 
   it("verifies the exact bytes: multi-byte UTF-8 signs and verifies as sent", () => {
