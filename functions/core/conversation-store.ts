@@ -75,12 +75,15 @@ export interface ConversationStoreOptions {
 }
 
 const BATCH_SIZE = 25;
+/** Keys read per page while erasing a conversation. */
+const ERASE_PAGE = 100;
 const BATCH_RETRIES = 8;
 
 /**
  * Conversation history: the meta record and the history lines, in one table with no TTL (tasks
- * live there too, written by `TaskStore`). Nothing here depends on a session existing, and
- * nothing here is ever deleted by the service.
+ * live there too, written by `TaskStore`). Nothing here depends on a session existing; history
+ * is deleted only by an explicit erasure (`DELETE /conversations/{id}`) or, when configured, by
+ * the retention TTL.
  */
 export class ConversationStore {
   readonly tableName: string;
@@ -184,21 +187,7 @@ export class ConversationStore {
     if (messages.length === 0) return;
     const at = iso(this.now());
     const items = messages.map((m) => messageItem(conversationId, m));
-    for (let i = 0; i < items.length; i += BATCH_SIZE) {
-      let pending = items.slice(i, i + BATCH_SIZE).map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > BATCH_RETRIES) {
-          throw new ServiceUnavailableError(
-            "The database kept throttling the history write. Please retry shortly.",
-          );
-        }
-        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
-        const output = await mapTransientErrors(() =>
-          this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } })),
-        );
-        pending = (output.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
-      }
-    }
+    await this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
     const touch = metaTouch(conversationId, at);
     await mapTransientErrors(() =>
       this.client.send(new UpdateCommand({ TableName: this.tableName, ...touch })),
@@ -308,5 +297,63 @@ export class ConversationStore {
       conversations: page.items.map(toMeta),
       ...(page.lastKey ? { nextCursor: encodeCursor(page.lastKey) } : {}),
     };
+  }
+
+  /**
+   * Erases a conversation: every item of its partition (history lines, tasks), then its meta
+   * last, so an erasure cut short still lists the conversation and a retry finishes it. Reads
+   * keys only, a page of at most {@link ERASE_PAGE} at a time, and deletes them in batches of 25:
+   * bounded work per request however long the history. Idempotent: an erased or unknown
+   * conversation deletes nothing. Answers how many items were deleted.
+   */
+  async eraseConversation(conversationId: string): Promise<number> {
+    assertValidId(conversationId);
+    let deleted = 0;
+    let hadMeta = false;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await queryPage(this.client, {
+        TableName: this.tableName,
+        KeyConditionExpression: "conversationId = :id",
+        ExpressionAttributeValues: { ":id": conversationId },
+        ProjectionExpression: "conversationId, sk",
+        ConsistentRead: true,
+        Limit: ERASE_PAGE,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      });
+      const keys = page.items.filter((item) => item.sk !== META_SK);
+      hadMeta ||= keys.length < page.items.length;
+      await this.batchWrite(
+        keys.map((item) => ({ DeleteRequest: { Key: { conversationId, sk: item.sk } } })),
+      );
+      deleted += keys.length;
+      startKey = page.lastKey;
+    } while (startKey);
+    if (hadMeta) {
+      await this.batchWrite([{ DeleteRequest: { Key: { conversationId, sk: META_SK } } }]);
+      deleted += 1;
+    }
+    return deleted;
+  }
+
+  /** BatchWriteItem in batches of 25, retrying unprocessed requests with backoff. */
+  private async batchWrite(requests: readonly Record<string, unknown>[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += BATCH_SIZE) {
+      let pending = requests.slice(i, i + BATCH_SIZE);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > BATCH_RETRIES) {
+          throw new ServiceUnavailableError(
+            "The database kept throttling the history write. Please retry shortly.",
+          );
+        }
+        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
+        const output = await mapTransientErrors(() =>
+          this.client.send(
+            new BatchWriteCommand({ RequestItems: { [this.tableName]: [...pending] } as never }),
+          ),
+        );
+        pending = (output.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
+      }
+    }
   }
 }

@@ -155,6 +155,12 @@ export const OUTCOMES = {
     message: "Conversation history read",
     metric: "HistoryRead",
   },
+  conversation_erased: {
+    status: 200,
+    level: "info",
+    message: "Conversation erased: session ended, history and tasks deleted",
+    metric: "ConversationErased",
+  },
   conversation_not_found: {
     status: 404,
     level: "info",

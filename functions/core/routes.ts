@@ -40,7 +40,7 @@ export interface RouteAccess {
 }
 
 export interface Route {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "DELETE";
   /** API Gateway path syntax: `{name}` is a path parameter. */
   readonly path: string;
   /** The Lambda: folder `functions/<name>/handler.ts`. */
@@ -142,6 +142,16 @@ const ROUTE_TABLE = [
     maxBodyBytes: 0,
     access: { conversations: "read", secrets: ["serviceToken"] },
     description: "A conversation's history: meta, messages in order, tasks with outcomes",
+  },
+  {
+    method: "DELETE",
+    path: "/conversations/{conversationId}",
+    name: "delete-conversation",
+    auth: "service",
+    maxBodyBytes: 0,
+    // Erasure deletes through BatchWriteItem (DeleteRequest), which IAM authorizes as BatchWriteItem.
+    access: { sessions: "write", conversations: "write", secrets: ["serviceToken"] },
+    description: "Erases a conversation: ends its session, deletes meta, history lines and tasks",
   },
 ] as const satisfies readonly Route[];
 

@@ -20,8 +20,9 @@ export const SESSIONS_ACTIONS: Readonly<Record<TableAccess, readonly string[]>> 
  * IAM actions per access level of the conversations table, from what `ConversationStore` sends:
  * - read: `getMeta`/`getTask` (GetItem), `listTasks`/`getConversation` (Query) and
  *   `listConversations` (Query on the `by-created` index).
- * - write: adds Put and Update (alone and inside TransactWriteItems) and `appendMessages`' BatchWriteItem.
- * History is never deleted, so no DeleteItem.
+ * - write: adds Put and Update (alone and inside TransactWriteItems) and BatchWriteItem
+ *   (`appendMessages`' puts and `eraseConversation`'s deletes: IAM has no separate action for a
+ *   batch delete), so no DeleteItem.
  */
 export const CONVERSATIONS_ACTIONS: Readonly<Record<TableAccess, readonly string[]>> = {
   read: ["dynamodb:GetItem", "dynamodb:Query"],

@@ -16,7 +16,7 @@ import { actionsByResource, functionFacts, refId, synthStack } from "./synth.js"
 // transaction (IAM: ConditionCheckItem); set = Put inside TransactWriteItems (IAM: PutItem);
 // delete = DeleteItem. ConversationStore: getMeta/getTask = GetItem; listTasks/getConversation =
 // Query; listConversations = Query on the by-created index; writes = PutItem/UpdateItem (alone and
-// in transactions) and BatchWriteItem (appendMessages). Nothing deletes history.
+// in transactions) and BatchWriteItem (appendMessages' puts, eraseConversation's deletes).
 const EXPECTED_DYNAMODB = {
   sessions: {
     read: { sessions: ["dynamodb:ConditionCheckItem", "dynamodb:GetItem"] },
