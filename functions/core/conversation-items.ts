@@ -99,7 +99,35 @@ export interface TaskRecord {
 export const META_SK = "meta";
 export const MSG_PREFIX = "msg#";
 export const TASK_PREFIX = "task#";
-export const LIST_PK = "conversation";
+/** Session windows, one item per registration, apart from the lines so a page never re-reads them. */
+export const WINDOW_PREFIX = "win#";
+/** The listing index's partition key before it was sharded: still read, never written. */
+export const LEGACY_LIST_PK = "conversation";
+/** How many partition keys the listing index spreads new conversations over. */
+export const LIST_SHARDS = 16;
+
+/** FNV-1a (32-bit) of a string: a cheap, stable, well-spread hash. */
+const fnv1a = (value: string): number => {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    hash ^= value.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+};
+
+/**
+ * The listing index partition key of a conversation: `conversation#<00-15>`, from a hash of its
+ * id, so new conversations spread evenly over {@link LIST_SHARDS} keys instead of one hot one.
+ */
+export const listPartitionKey = (conversationId: string): string =>
+  `${LEGACY_LIST_PK}#${String(fnv1a(conversationId) % LIST_SHARDS).padStart(2, "0")}`;
+
+/** Every listing partition key a read merges: the shards, then the legacy key of items not yet migrated. */
+export const listPartitionKeys = (): string[] => [
+  ...Array.from({ length: LIST_SHARDS }, (_, shard) => `${LEGACY_LIST_PK}#${String(shard).padStart(2, "0")}`),
+  LEGACY_LIST_PK,
+];
 const MAX_PAGE = 100;
 
 const pad = (value: number, width: number) => String(Math.max(0, Math.trunc(value))).padStart(width, "0");
@@ -108,6 +136,10 @@ export const iso = (ms: number) => new Date(ms).toISOString();
 /** `msg#<15-digit epoch ms>#<6-digit seq>#<kind>#<id>`: sorts by time, then sequence, and is deterministic. */
 export const messageSortKey = (m: Pick<MessageInput, "atMs" | "seq" | "kind" | "id">): string =>
   `${MSG_PREFIX}${pad(m.atMs, 15)}#${pad(m.seq ?? 0, 6)}#${m.kind}#${m.id}`;
+
+/** `win#<15-digit epoch ms>#<session id>`: a session window, in registration order. */
+export const windowSortKey = (atMs: number, sessionId: string): string =>
+  `${WINDOW_PREFIX}${pad(atMs, 15)}#${sessionId}`;
 
 export const taskSortKey = (taskId: string): string => `${TASK_PREFIX}${taskId}`;
 
@@ -133,7 +165,7 @@ export const metaTouch = (conversationId: string, at: string, agentId?: string, 
   const { listIndex } = CONVERSATIONS_TABLE;
   const values: Record<string, unknown> = {
     ":at": at,
-    ":listPk": LIST_PK,
+    ":listPk": listPartitionKey(conversationId),
     ":listSk": `${at}#${conversationId}`,
     ":status": status ?? "active",
   };

@@ -12,7 +12,7 @@ import {
   encodeCursor,
   iso,
   type LastSession,
-  LIST_PK,
+  listPartitionKeys,
   META_SK,
   type Message,
   type MessageInput,
@@ -23,6 +23,8 @@ import {
   type TaskRecord,
   toMessage,
   toMeta,
+  WINDOW_PREFIX,
+  windowSortKey,
 } from "./conversation-items.js";
 import {
   conditionalWrite,
@@ -32,7 +34,7 @@ import {
   sleep,
   type TransactItem,
 } from "./dynamo.js";
-import { ServiceUnavailableError } from "./errors.js";
+import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
@@ -49,7 +51,10 @@ import {
 export interface ConversationPage {
   readonly meta: ConversationMeta;
   readonly messages: Message[];
-  readonly tasks: TaskRecord[];
+  /** Every task: on the first page only (absent when `cursor` was given). */
+  readonly tasks?: TaskRecord[];
+  /** Every session registration, in order: on the first page only (absent when `cursor` was given). */
+  readonly registrations?: Message[];
   readonly nextCursor?: string;
 }
 
@@ -129,6 +134,17 @@ export class ConversationStore {
       Math.min(session.expiresAtMs, session.endedAtMs ?? Number.POSITIVE_INFINITY),
       this.reconcileAfterMs,
     );
+    const line = messageItem(conversationId, {
+      kind: "session_registered",
+      atMs: session.createdAtMs,
+      id: session.sessionId,
+      data: withoutUndefined({
+        sessionId: session.sessionId,
+        expiresAt: iso(session.expiresAtMs),
+        ttlMs: session.ttlMs,
+        agentId: session.agentId,
+      }),
+    });
     return [
       {
         Update: {
@@ -144,20 +160,12 @@ export class ConversationStore {
           },
         },
       },
+      { Put: { TableName: this.tableName, Item: line } },
+      // The same record under its own prefix: a history page reads the windows without the lines.
       {
         Put: {
           TableName: this.tableName,
-          Item: messageItem(conversationId, {
-            kind: "session_registered",
-            atMs: session.createdAtMs,
-            id: session.sessionId,
-            data: withoutUndefined({
-              sessionId: session.sessionId,
-              expiresAt: iso(session.expiresAtMs),
-              ttlMs: session.ttlMs,
-              agentId: session.agentId,
-            }),
-          }),
+          Item: { ...line, sk: windowSortKey(session.createdAtMs, session.sessionId) },
         },
       },
     ];
@@ -249,8 +257,30 @@ export class ConversationStore {
   }
 
   /**
-   * A conversation's meta, one page of messages in history order and all its tasks; null when
-   * it was never seen. `cursor` continues where the previous page ended.
+   * Every session registration of a conversation, in order. Reads the `win#` items; a
+   * conversation whose windows predate them (its meta counts more sessions than there are
+   * `win#` items) is read from its `session_registered` lines instead, which costs a filtered
+   * read of the whole history until `npm run migrate` copied them.
+   */
+  async listRegistrations(conversationId: string, meta: ConversationMeta): Promise<Message[]> {
+    assertValidId(conversationId);
+    if (meta.sessionCount === 0) return [];
+    const windows = (
+      await queryAll(this.client, {
+        TableName: this.tableName,
+        KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":id": conversationId, ":prefix": WINDOW_PREFIX },
+        ConsistentRead: true,
+      })
+    ).map(toMessage);
+    if (windows.length >= meta.sessionCount) return windows;
+    return this.listMessagesOfKind(conversationId, "session_registered");
+  }
+
+  /**
+   * A conversation's meta and one page of messages in history order; the first page (no
+   * `cursor`) also carries every task and session registration, later pages only their lines,
+   * so a page costs a page whatever the history's length. Null when it was never seen.
    */
   async getConversation(
     conversationId: string,
@@ -261,41 +291,66 @@ export class ConversationStore {
     const startKey = options.cursor ? decodeCursor(options.cursor, conversationId) : undefined;
     const meta = await this.getMeta(conversationId);
     if (!meta) return null;
-    const page = await queryPage(this.client, {
-      TableName: this.tableName,
-      KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
-      ExpressionAttributeValues: { ":id": conversationId, ":prefix": MSG_PREFIX },
-      ConsistentRead: true,
-      Limit: limit,
-      ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-    });
-    const tasks = await listTaskItems(this.client, this.tableName, conversationId);
+    const [page, firstPage] = await Promise.all([
+      queryPage(this.client, {
+        TableName: this.tableName,
+        KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":id": conversationId, ":prefix": MSG_PREFIX },
+        ConsistentRead: true,
+        Limit: limit,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+      startKey
+        ? undefined
+        : Promise.all([
+            listTaskItems(this.client, this.tableName, conversationId),
+            this.listRegistrations(conversationId, meta),
+          ]),
+    ]);
     return {
       meta,
       messages: page.items.map(toMessage),
-      tasks,
+      ...(firstPage ? { tasks: firstPage[0], registrations: firstPage[1] } : {}),
       ...(page.lastKey ? { nextCursor: encodeCursor(page.lastKey) } : {}),
     };
   }
 
-  /** Conversations, newest first, by creation time (stable under updates), one page at a time. */
+  /**
+   * Conversations, newest first, by creation time (stable under updates), one page at a time.
+   * The listing index is spread over several partition keys (see `listPartitionKey`): each is
+   * queried for one page after the cursor and the results are merged. The cursor is the last
+   * returned `listSk` (`<createdAt>#<conversationId>`, a total order), so pages never skip or repeat.
+   */
   async listConversations(options: { limit?: number; cursor?: string } = {}): Promise<ConversationListPage> {
     const limit = clampLimit(options.limit);
-    const startKey = options.cursor ? decodeCursor(options.cursor) : undefined;
     const { listIndex } = CONVERSATIONS_TABLE;
-    const page = await queryPage(this.client, {
-      TableName: this.tableName,
-      IndexName: listIndex.name,
-      KeyConditionExpression: "#pk = :pk",
-      ExpressionAttributeNames: { "#pk": listIndex.partitionKey },
-      ExpressionAttributeValues: { ":pk": LIST_PK },
-      ScanIndexForward: false,
-      Limit: limit,
-      ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-    });
+    const after = options.cursor ? listCursorPosition(decodeCursor(options.cursor)) : undefined;
+    const pages = await Promise.all(
+      listPartitionKeys().map((pk) =>
+        queryPage(this.client, {
+          TableName: this.tableName,
+          IndexName: listIndex.name,
+          KeyConditionExpression: after ? "#pk = :pk AND #sk < :after" : "#pk = :pk",
+          ExpressionAttributeNames: {
+            "#pk": listIndex.partitionKey,
+            ...(after ? { "#sk": listIndex.sortKey } : {}),
+          },
+          ExpressionAttributeValues: { ":pk": pk, ...(after ? { ":after": after } : {}) },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      ),
+    );
+    const sortKeyOf = (item: Record<string, unknown>) => String(item[listIndex.sortKey]);
+    const merged = pages
+      .flatMap((page) => page.items)
+      .sort((a, b) => (sortKeyOf(a) < sortKeyOf(b) ? 1 : sortKeyOf(a) > sortKeyOf(b) ? -1 : 0));
+    const items = merged.slice(0, limit);
+    const more = merged.length > limit || pages.some((page) => page.lastKey !== undefined);
+    const last = items.at(-1);
     return {
-      conversations: page.items.map(toMeta),
-      ...(page.lastKey ? { nextCursor: encodeCursor(page.lastKey) } : {}),
+      conversations: items.map(toMeta),
+      ...(more && last ? { nextCursor: encodeCursor({ [listIndex.sortKey]: sortKeyOf(last) }) } : {}),
     };
   }
 
@@ -357,3 +412,12 @@ export class ConversationStore {
     }
   }
 }
+
+/** Where a listing cursor points: its `listSk` (cursors of the unsharded index carried it too). */
+const listCursorPosition = (key: Record<string, unknown>): string => {
+  const position = key[CONVERSATIONS_TABLE.listIndex.sortKey];
+  if (typeof position !== "string" || position.length === 0) {
+    throw new ValidationError("cursor is not a cursor this API returned.", ["cursor"], "invalid_cursor");
+  }
+  return position;
+};

@@ -70,23 +70,25 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
       log: { conversationId },
     };
   }
-  const registrations = await deps.conversations.listMessagesOfKind(conversationId, "session_registered");
-  const sessions = sessionWindows(registrations, page.meta.lastSession, deps.now());
+  // Sessions and tasks come with the first page only: later pages cost one page of lines.
+  const sessions = page.registrations
+    ? sessionWindows(page.registrations, page.meta.lastSession, deps.now())
+    : undefined;
   return {
     kind: "history_read",
     body: {
       meta: page.meta,
-      sessions,
+      ...(sessions ? { sessions } : {}),
       messages: page.messages,
       // In the order they started (the store sorts them; task ids are random).
-      tasks: page.tasks.map(publicTask),
+      ...(page.tasks ? { tasks: page.tasks.map(publicTask) } : {}),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     },
     log: {
       conversationId,
       messageCount: page.messages.length,
-      taskCount: page.tasks.length,
-      sessionCount: sessions.length,
+      ...(page.tasks ? { taskCount: page.tasks.length } : {}),
+      ...(sessions ? { sessionCount: sessions.length } : {}),
       more: page.nextCursor !== undefined,
     },
   };

@@ -93,13 +93,23 @@ export class SessionStore {
       metadata: parsed.metadata,
     });
     const put: PutCommandInput = { TableName: this.tableName, Item: toItem(session, window.ttlEpochSeconds) };
-    const previous = this.conversations
-      ? await this.putWithHistory(
-          put,
-          this.conversations.sessionRegistrationWrites(conversationId, toLastSession(session)),
-        )
-      : await this.putReturningOld(put);
-
+    if (this.conversations) {
+      // One unconditional transaction for a registration and a refresh alike (the same stored
+      // result either way). Telling them apart would cost a second request (a transaction cannot
+      // return the old item), so the log line does not: the history keeps every window.
+      await this.putWithHistory(
+        put,
+        this.conversations.sessionRegistrationWrites(conversationId, toLastSession(session)),
+      );
+      this.logger.info("Session registered: a new window started", {
+        conversationId,
+        sessionId: session.sessionId,
+        expiresAt: session.expiresAt,
+        ttlMs: this.ttlMs,
+      });
+      return session;
+    }
+    const previous = await this.putReturningOld(put);
     const previousState = previous ? classify(previous, nowMs) : undefined;
     this.logger.info(previous ? "Session refreshed: a new window started" : "Session registered", {
       conversationId,
@@ -244,27 +254,10 @@ export class SessionStore {
     return output.Attributes ? fromItem(output.Attributes) : undefined;
   }
 
-  /**
-   * Writes the session and its history records atomically. The first attempt requires that no
-   * session item exists, which tells a registration from a refresh (the failed condition
-   * returns the old item); a refresh then overwrites unconditionally.
-   */
-  private async putWithHistory(put: PutCommandInput, history: TransactItem[]): Promise<Session | undefined> {
-    const first = await transactWrite(this.client, [
-      {
-        Put: {
-          ...put,
-          ConditionExpression: "attribute_not_exists(conversationId)",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        },
-      } as TransactItem,
-      ...history,
-    ]);
-    if (first.committed) return undefined;
-    const oldItem = first.reasons[0]?.item;
-    const second = await transactWrite(this.client, [{ Put: put } as TransactItem, ...history]);
-    if (!second.committed) throw new Error("Unconditional session refresh was cancelled");
-    return oldItem ? fromItem(oldItem) : undefined;
+  /** Writes the session and its history records atomically, in one request (upsert). */
+  private async putWithHistory(put: PutCommandInput, history: TransactItem[]): Promise<void> {
+    const result = await transactWrite(this.client, [{ Put: put } as TransactItem, ...history]);
+    if (!result.committed) throw new Error("Unconditional session write was cancelled");
   }
 }
 

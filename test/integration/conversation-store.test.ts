@@ -169,7 +169,7 @@ describe("ConversationStore on DynamoDB Local", () => {
     }
     const tasks = await taskStore.listTasks(conv);
     expect(tasks.map((t) => t.taskId)).toEqual(["zz-first", "mm-second", "aa-third"]);
-    expect((await conversations.getConversation(conv))?.tasks.map((t) => t.taskId)).toEqual([
+    expect((await conversations.getConversation(conv))?.tasks?.map((t) => t.taskId)).toEqual([
       "zz-first",
       "mm-second",
       "aa-third",
