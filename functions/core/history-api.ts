@@ -1,11 +1,11 @@
 import type { Clock } from "./clock.js";
-import type { TaskRecord } from "./conversation-items.js";
 import type { ConversationStore } from "./conversation-store.js";
 import { ValidationError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
 import { sessionWindows } from "./session-rules.js";
+import { publicTask } from "./task-dispatch.js";
 
 /** What the history routes need. */
 export interface HistoryDeps {
@@ -71,7 +71,8 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
     };
   }
   const registrations = await deps.conversations.listMessagesOfKind(conversationId, "session_registered");
-  const sessions = sessionWindows(registrations, page.meta.lastSession, deps.now());
+  const nowMs = deps.now();
+  const sessions = sessionWindows(registrations, page.meta.lastSession, nowMs);
   return {
     kind: "history_read",
     body: {
@@ -79,7 +80,7 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
       sessions,
       messages: page.messages,
       // In the order they started (the store sorts them; task ids are random).
-      tasks: page.tasks.map(publicTask),
+      tasks: page.tasks.map((task) => publicTask(task, nowMs)),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     },
     log: {
@@ -91,6 +92,3 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
     },
   };
 };
-
-/** A task as the history shows it: everything but the hash of its callback token. */
-const publicTask = ({ tokenHash: _hidden, ...task }: TaskRecord): Omit<TaskRecord, "tokenHash"> => task;
