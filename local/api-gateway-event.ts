@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
@@ -52,8 +53,10 @@ export const toEvent = (
     if (name === "cookie") cookies = String(value).split(/;\s*/).filter(Boolean);
     else headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
   }
-  // Like API Gateway: text bodies arrive as strings, anything else base64-encoded.
-  const isText = TEXT_TYPES.test(headers["content-type"] ?? "application/json");
+  // Like API Gateway: text bodies arrive as strings, anything else base64-encoded. A "text" body
+  // that is not valid UTF-8 is base64-encoded too: decoding it would replace bytes, and a signature
+  // over the bytes the caller sent (the post-call webhook) would no longer verify.
+  const isText = TEXT_TYPES.test(headers["content-type"] ?? "application/json") && isUtf8(body);
   // Like API Gateway: a repeated query parameter arrives once, its values joined by commas.
   const params = new Map<string, string>();
   for (const [name, value] of url.searchParams) {

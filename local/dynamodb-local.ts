@@ -15,6 +15,8 @@ export interface DynamoDbLocal {
   stop(): Promise<void>;
   /** Things start-up had to do that a person should know (a left-over DynamoDB Local stopped). */
   readonly notices: readonly string[];
+  /** Resolves when the child exits for any reason (a `stop()` included), with how it ended. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
 }
 
 /** Options of {@link startDynamoDbLocal}. */
@@ -107,6 +109,9 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
   });
 
   const endpoint = `http://127.0.0.1:${port}`;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+    child.once("exit", (code, signal) => resolveExit({ code, signal }));
+  });
   // If this Node process exits without calling stop() (a crash, process.exit), take Java with it.
   const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -138,7 +143,7 @@ export const startDynamoDbLocal = async (options: StartOptions = {}): Promise<Dy
       try {
         await client.send(new ListTablesCommand({}));
         if (dbPath) recordDataDirOwner(dbPath, pid, endpoint);
-        return { endpoint, pid, stop, notices };
+        return { endpoint, pid, stop, notices, exited };
       } catch {
         if (Date.now() > deadline) {
           await stop();

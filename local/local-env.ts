@@ -24,10 +24,21 @@ export const DEFAULT_DATA_DIR = ".local-data";
 
 /** What `GET /health` answers on the local server. */
 export interface LocalHealth {
-  readonly status: "ok" | "starting";
+  /** `degraded` while DynamoDB Local is not answering (then /health is a 503 and says why). */
+  readonly status: "ok" | "starting" | "degraded";
   /** The session window every registration gets (`SESSION_TTL_MS`). */
   readonly sessionTtlMs: number;
   readonly dynamodb: "embedded" | "embedded-in-memory" | "external";
+  /**
+   * DynamoDB Local right now: `up` (it answered a probe), `unresponsive` (running but no answer
+   * within 1 s, e.g. frozen), `restarting` (its process exited; a new one is starting on the same
+   * data directory) or `down` (it could not be restarted; `problem` says why).
+   */
+  readonly dynamodbState?: "up" | "unresponsive" | "restarting" | "down";
+  /** What is wrong with DynamoDB Local, in one sentence, when it is not `up`. */
+  readonly problem?: string;
+  /** How many times DynamoDB Local was restarted after it exited on its own. */
+  readonly dynamodbRestarts?: number;
   /** Whether tool answers carry callbackUrl/callbackToken (no task runner configured). */
   readonly callbackInToolResponse: boolean;
 }

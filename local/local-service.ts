@@ -5,8 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { Duplex } from "node:stream";
 import { pathToFileURL } from "node:url";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { loadConfig } from "../functions/core/config.js";
 import type { LambdaHttpHandler } from "../functions/core/handler.js";
 import { openApiDocument } from "../functions/core/openapi.js";
@@ -20,6 +21,7 @@ import {
   LocalSetupError,
   startDynamoDbLocal,
 } from "./dynamodb-local.js";
+import { enableInvocationScopes, inInvocationScope } from "./invocation-scope.js";
 import { DEFAULT_DATA_DIR, LOCAL_SECRETS, type LocalHealth } from "./local-env.js";
 import type { ReconcileLoop } from "./reconcile-loop.js";
 import { matchRoute } from "./router.js";
@@ -136,11 +138,58 @@ const handlerEnv = (local: {
   };
 };
 
+/** One JSON line like the handlers' (level, message, keys), for the local service's own events. */
+const logLine = (level: "INFO" | "ERROR", message: string, keys: Record<string, unknown>) => {
+  const line = JSON.stringify({
+    level,
+    message,
+    service: "local-service",
+    timestamp: new Date().toISOString(),
+    ...keys,
+  });
+  if (level === "ERROR") console.error(line);
+  else console.log(line);
+};
+
+/**
+ * Requests Node's HTTP parser refuses before there is a request (headers too large, bytes that
+ * are not allowed in the path or a header) get the service's JSON error shape, like every other
+ * answer, instead of Node's empty `400 Bad Request`.
+ */
+export const answerProtocolError = (error: Error & { code?: string }, socket: Duplex): void => {
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+  const [status, reason, body] = tooLarge
+    ? [
+        431,
+        "Request Header Fields Too Large",
+        { error: "headers_too_large", message: "The request headers are too large." },
+      ]
+    : [
+        400,
+        "Bad Request",
+        {
+          error: "bad_request",
+          message: "The request is not valid HTTP (bad bytes in the request line or a header).",
+        },
+      ];
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
+};
+
 /** What the request listener reads from the server it serves. */
 interface ListenerState {
   /** The loaded handlers, or undefined while starting. */
   handlers(): Map<string, LambdaHttpHandler> | undefined;
-  health(): LocalHealth;
+  health(): Promise<LocalHealth>;
+  /** Why DynamoDB Local cannot serve requests now (it exited), else undefined. */
+  storeProblem(): string | undefined;
   readonly quiet: boolean;
 }
 
@@ -153,10 +202,17 @@ const requestListener =
   (state: ListenerState) =>
   async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
-    const url = new URL(req.url ?? "/", `http://${HOST}`);
+    let url: URL;
     try {
-      if (req.method === "GET" && url.pathname === "/health")
-        return sendJson(res, state.handlers() ? 200 : 503, state.health());
+      url = new URL(req.url ?? "/", `http://${HOST}`);
+    } catch {
+      return sendJson(res, 400, { error: "bad_request", message: "The request target is not a valid path." });
+    }
+    try {
+      if (req.method === "GET" && url.pathname === "/health") {
+        const health = await state.health();
+        return sendJson(res, health.status === "ok" ? 200 : 503, health);
+      }
       if (req.method === "GET" && url.pathname === "/openapi.json")
         return sendJson(
           res,
@@ -170,6 +226,15 @@ const requestListener =
           503,
           { error: "starting", message: "The local service is still starting; retry in a moment." },
           { "retry-after": "1" },
+        );
+      }
+      const problem = state.storeProblem();
+      if (problem) {
+        return sendJson(
+          res,
+          503,
+          { error: "dynamodb_unavailable", message: problem },
+          { "retry-after": "2" },
         );
       }
       const match = matchRoute(req.method ?? "GET", url.pathname);
@@ -196,9 +261,15 @@ const requestListener =
       }
       const handler = loaded.get(match.route.name);
       if (!handler) throw new Error(`No handler loaded for ${match.route.name}`);
-      const result = await handler(
-        toEvent(req, url, body, match.pathParameters, `${match.route.method} ${match.route.path}`),
+      const event = toEvent(
+        req,
+        url,
+        body,
+        match.pathParameters,
+        `${match.route.method} ${match.route.path}`,
       );
+      // Its own invocation scope, as in Lambda: log keys and metrics never leak between requests.
+      const result = await inInvocationScope(event.requestContext.requestId, () => handler(event));
       sendJson(res, result.statusCode, result.body, (result.headers ?? {}) as Record<string, string>);
       if (!state.quiet) {
         console.log(
@@ -261,6 +332,8 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65_535)
     throw new LocalSetupError(`Port must be a whole number from 0 to 65535, not ${String(options.port)}.`);
   const tables = options.tables ?? { sessions: "sessions", conversations: "conversations" };
+  // Before any AWS SDK call: the SDK creates Lambda's invocation store on its first request.
+  await enableInvocationScopes();
   const { dataDir, scratchDir, parkingDir } = localDirs(options);
   const baseEnv = (publicBaseUrl: string, endpoint: string) =>
     handlerEnv({ extra: options.env, tables, parkingDir, publicBaseUrl, endpoint });
@@ -278,21 +351,46 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     : options.inMemory
       ? "embedded-in-memory"
       : "embedded";
-  // Ready exactly when the handlers are loaded.
-  const health = (): LocalHealth => ({
-    status: handlers ? "ok" : "starting",
-    sessionTtlMs: config.sessionTtlMs,
-    dynamodb: mode,
-    callbackInToolResponse: config.exposeCallbackInToolResponse,
-  });
+  // DynamoDB Local as the service last saw it: its process exiting is noticed at once (below).
+  const store: { state: "up" | "restarting" | "down"; problem?: string; restarts: number } = {
+    state: "up",
+    restarts: 0,
+  };
+  let probe: DynamoDBClient | undefined;
+  // Ready exactly when the handlers are loaded; healthy while DynamoDB Local answers within 1 s.
+  const health = async (): Promise<LocalHealth> => {
+    const base = {
+      sessionTtlMs: config.sessionTtlMs,
+      dynamodb: mode,
+      callbackInToolResponse: config.exposeCallbackInToolResponse,
+      dynamodbRestarts: store.restarts,
+    };
+    if (!handlers || !probe) return { status: "starting", ...base };
+    if (store.state !== "up")
+      return { status: "degraded", ...base, dynamodbState: store.state, problem: store.problem ?? "" };
+    try {
+      await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(1000) });
+      return { status: "ok", ...base, dynamodbState: "up" };
+    } catch (error) {
+      return {
+        status: "degraded",
+        ...base,
+        dynamodbState: "unresponsive",
+        problem: `DynamoDB Local at ${endpointOf()} did not answer within 1 s (${(error as Error).name}).`,
+      };
+    }
+  };
+  let endpointOf = () => options.dynamoEndpoint ?? "";
   const handle = requestListener({
     handlers: () => handlers,
     health,
+    storeProblem: () => (store.state === "up" ? undefined : store.problem),
     quiet: options.quiet ?? false,
   });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     void handle(req, res);
   });
+  server.on("clientError", answerProtocolError);
 
   let reconciling: ReconcileLoop | undefined;
   let closing: Promise<void> | undefined;
@@ -301,8 +399,44 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     closing ??= (async () => {
       await reconciling?.stop();
       await stopAll(server, dynamo, scratchDir);
-    })();
+    })().finally(() => probe?.destroy());
     return closing;
+  };
+
+  /**
+   * Watches the DynamoDB Local child: if it exits while the service runs (killed, crashed), that
+   * is one ERROR line, requests get a 503 naming the problem, and a new DynamoDB Local starts on
+   * the same port and data directory (in memory: empty again, so the tables are recreated).
+   */
+  const supervise = (instance: DynamoDbLocal, port: number) => {
+    void instance.exited.then(async ({ code, signal }) => {
+      if (closing || dynamo !== instance) return;
+      store.state = "restarting";
+      store.problem = `DynamoDB Local (pid ${instance.pid}) exited (${signal ?? `code ${code}`}); it is being restarted${dataDir ? ` on ${dataDir}` : " in memory (its data is lost)"}.`;
+      logLine("ERROR", "DynamoDB Local exited; restarting it on the same data directory", {
+        pid: instance.pid,
+        exitCode: code,
+        signal,
+        dataDir: dataDir ?? "in-memory",
+      });
+      try {
+        const next = await startDynamoDbLocal({ port, ...(dataDir ? { dbPath: dataDir } : {}) });
+        if (closing) return void (await next.stop());
+        dynamo = next;
+        await createLocalTables(next.endpoint, tables);
+        store.restarts++;
+        store.state = "up";
+        store.problem = undefined;
+        logLine("INFO", "DynamoDB Local restarted", { pid: next.pid, restarts: store.restarts });
+        supervise(next, port);
+      } catch (error) {
+        store.state = "down";
+        store.problem = `DynamoDB Local (pid ${instance.pid}) exited and could not be restarted: ${(error as Error).message.split("\n")[0]} Restart npm start.`;
+        logLine("ERROR", "DynamoDB Local could not be restarted", {
+          error: (error as Error).message.split("\n")[0],
+        });
+      }
+    });
   };
 
   try {
@@ -313,7 +447,15 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       ? undefined
       : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
     const endpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? "";
+    endpointOf = () => endpoint;
     await createLocalTables(endpoint, tables);
+    if (dynamo) supervise(dynamo, Number(new URL(endpoint).port));
+    probe = new DynamoDBClient({
+      endpoint,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      maxAttempts: 1,
+    });
     const env = baseEnv(baseUrl, endpoint);
     // Handler modules read process.env once, at import (as a Lambda container does at cold start).
     for (const [name, value] of Object.entries(env)) process.env[name] = value;

@@ -79,6 +79,13 @@ export interface TaskRecord {
   readonly params: Record<string, unknown>;
   readonly status: "pending" | "completed";
   readonly createdAt: string;
+  /**
+   * `pending` from the create transaction until the tool call handed the task to the runners,
+   * then `sent` (with `dispatchedAt`). A task never sent reads as `abandoned` (task-dispatch.ts).
+   * Absent on tasks recorded before the marker existed.
+   */
+  readonly dispatch?: "pending" | "sent";
+  readonly dispatchedAt?: string;
   readonly sessionId?: string;
   /** Where the session wanted live results pushed when the task started. */
   readonly notifyUrl?: string;
@@ -260,6 +267,8 @@ export const toTask = (item: Record<string, unknown>): TaskRecord =>
     params: (item.params as Record<string, unknown>) ?? {},
     status: item.status === "completed" ? "completed" : "pending",
     createdAt: String(item.createdAt),
+    dispatch: str(item.dispatch) as TaskRecord["dispatch"],
+    dispatchedAt: str(item.dispatchedAt),
     sessionId: str(item.sessionId),
     notifyUrl: str(item.notifyUrl),
     tokenHash: String(item.tokenHash),

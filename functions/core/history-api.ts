@@ -1,11 +1,11 @@
 import type { Clock } from "./clock.js";
-import type { TaskRecord } from "./conversation-items.js";
 import type { ConversationStore } from "./conversation-store.js";
 import { ValidationError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
 import { sessionWindows } from "./session-rules.js";
+import { publicTask } from "./task-dispatch.js";
 
 /** What the history routes need. */
 export interface HistoryDeps {
@@ -71,8 +71,9 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
     };
   }
   // Sessions and tasks come with the first page only: later pages cost one page of lines.
+  const nowMs = deps.now();
   const sessions = page.registrations
-    ? sessionWindows(page.registrations, page.meta.lastSession, deps.now())
+    ? sessionWindows(page.registrations, page.meta.lastSession, nowMs)
     : undefined;
   return {
     kind: "history_read",
@@ -81,7 +82,7 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
       ...(sessions ? { sessions } : {}),
       messages: page.messages,
       // In the order they started (the store sorts them; task ids are random).
-      ...(page.tasks ? { tasks: page.tasks.map(publicTask) } : {}),
+      ...(page.tasks ? { tasks: page.tasks.map((task) => publicTask(task, nowMs)) } : {}),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     },
     log: {
@@ -93,6 +94,3 @@ export const readConversation = async (deps: HistoryDeps, request: HttpRequest):
     },
   };
 };
-
-/** A task as the history shows it: everything but the hash of its callback token. */
-const publicTask = ({ tokenHash: _hidden, ...task }: TaskRecord): Omit<TaskRecord, "tokenHash"> => task;

@@ -33,6 +33,12 @@ export interface TaskInput {
   readonly tokenHash: string;
   readonly sessionId?: string;
   readonly notifyUrl?: string;
+  /**
+   * The instant the caller's guards were evaluated at (`createdAt`). Pass the same clock read as
+   * the guard's `:now`, so a task accepted in the session's last millisecond still records
+   * `createdAt < expiresAt`. @default now
+   */
+  readonly atMs?: number;
 }
 
 /** A task result to record. */
@@ -106,13 +112,14 @@ export class TaskStore {
   ): Promise<CreateTaskResult> {
     assertValidId(conversationId);
     assertValidId(task.taskId, "taskId");
-    const nowMs = this.now();
+    const nowMs = task.atMs ?? this.now();
     const record: TaskRecord = {
       taskId: task.taskId,
       toolName: task.toolName,
       params: task.params,
       status: "pending",
       createdAt: iso(nowMs),
+      dispatch: "pending",
       tokenHash: task.tokenHash,
       ...(task.sessionId ? { sessionId: task.sessionId } : {}),
       ...(task.notifyUrl ? { notifyUrl: task.notifyUrl } : {}),
@@ -153,6 +160,24 @@ export class TaskStore {
     if (failed) return withoutUndefined({ created: false as const, failedCheck: failedCheckOf(failed) });
     // A task id collision: ids are random UUIDs, so this means a caller reused one on purpose.
     throw new ValidationError(`Task ${task.taskId} already exists in this conversation.`, [], "task_exists");
+  }
+
+  /**
+   * Marks a task as handed to the runners (`dispatch: sent`), after the dispatch succeeded. Until
+   * then the task is undispatched, and reads as `abandoned` after DISPATCH_DEADLINE_MS.
+   */
+  async markDispatched(conversationId: string, taskId: string, atMs: number): Promise<void> {
+    await mapTransientErrors(() =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { conversationId, sk: taskSortKey(taskId) },
+          UpdateExpression: "SET dispatch = :sent, dispatchedAt = :at",
+          ConditionExpression: "attribute_exists(sk)",
+          ExpressionAttributeValues: { ":sent": "sent", ":at": iso(atMs) },
+        }),
+      ),
+    );
   }
 
   /** One task, or null. Consistent read. */

@@ -9,6 +9,7 @@ import { assertValidId, ID_PATTERN } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
 import type { InactiveSession, SessionStore } from "./session-store.js";
+import { DISPATCH_WINDOW_MS, visibleStatus } from "./task-dispatch.js";
 import type { TaskStore } from "./task-store.js";
 import { parseWith } from "./validation.js";
 
@@ -91,6 +92,8 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
       tokenHash: hashToken(token),
       sessionId: lookup.session.sessionId,
       ...(lookup.session.notifyUrl ? { notifyUrl: lookup.session.notifyUrl } : {}),
+      // One clock read for the guard and createdAt: accepted at nowMs means createdAt < expiresAt.
+      atMs: nowMs,
     },
     [deps.sessions.activeCondition(conversationId, nowMs)],
   );
@@ -101,6 +104,16 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
   }
 
   const callbackUrl = `${deps.publicBaseUrl}/conversations/${conversationId}/tasks/${taskId}/result`;
+  if (deps.now() - nowMs > DISPATCH_WINDOW_MS) {
+    // Too late to dispatch safely: readers may soon call it abandoned, so it must stay undispatched.
+    deps.logger.error("Task recorded too late to dispatch: it will read as abandoned", {
+      conversationId,
+      taskId,
+      toolName,
+      elapsedMs: deps.now() - nowMs,
+    });
+    throw new ServiceUnavailableError("The task could not be started in time. Please try again.", 2);
+  }
   try {
     await deps.dispatcher.dispatch({
       taskId,
@@ -124,6 +137,18 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
       "The task could not be handed to a worker. Please try again in a moment.",
       2,
     );
+  }
+  try {
+    await deps.tasks.markDispatched(conversationId, taskId, deps.now());
+  } catch (error) {
+    // Dispatched (the runner holds the token and will report back), so the answer is still
+    // `accepted`; until its result arrives the task may read as abandoned.
+    deps.logger.warn("Task dispatched but its dispatch mark could not be stored", {
+      conversationId,
+      taskId,
+      toolName,
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 
   return {
@@ -155,23 +180,26 @@ export const pollBodySchema = z.looseObject({
  * into mid-call). Answers only while the session is active.
  */
 export const getTaskResults = async (
-  deps: Pick<ToolDeps, "sessions" | "tasks">,
+  deps: Pick<ToolDeps, "sessions" | "tasks" | "now">,
   request: HttpRequest,
 ): Promise<Outcome> => {
   const body = parseWith(pollBodySchema, parseJsonBody(request), "body");
   const conversationId = body.conversation_id;
   const lookup = await deps.sessions.lookup(conversationId);
   if (lookup.status !== "active") return notLiveAnswer(lookup, conversationId, "get_task_result");
+  const nowMs = deps.now();
   const tasks = (await deps.tasks.listTasks(conversationId))
     .filter((t) => !body.task_id || t.taskId === body.task_id)
     .map((t) => ({
       taskId: t.taskId,
       toolName: t.toolName,
-      status: t.status,
+      status: visibleStatus(t, nowMs),
       ...(t.result !== undefined ? { result: t.result } : {}),
       ...(t.resultAt ? { completedAt: t.resultAt } : {}),
     }));
   const pending = tasks.filter((t) => t.status === "pending").length;
+  const abandoned = tasks.filter((t) => t.status === "abandoned").length;
+  const finished = tasks.length - pending - abandoned;
   return {
     kind: "task_results_listed",
     body: {
@@ -180,8 +208,11 @@ export const getTaskResults = async (
       message:
         tasks.length === 0
           ? "There are no tasks for this conversation yet."
-          : `${tasks.length - pending} of ${tasks.length} task(s) have finished.`,
+          : `${finished} of ${tasks.length} task(s) have finished.` +
+            (abandoned > 0
+              ? ` ${abandoned} task(s) were never started because the tool call failed; call the tool again if it is still needed.`
+              : ""),
     },
-    log: { conversationId, taskCount: tasks.length, pendingCount: pending },
+    log: { conversationId, taskCount: tasks.length, pendingCount: pending, abandonedCount: abandoned },
   };
 };

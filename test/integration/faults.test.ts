@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import type { HttpResponse } from "../../functions/core/http.js";
 import { replayParked } from "../../functions/core/post-call-api.js";
+import { DISPATCH_DEADLINE_MS } from "../../functions/core/task-dispatch.js";
 import { makeHandler as makeGetConversation } from "../../functions/get-conversation/handler.js";
 import { makeHandler as makeListConversations } from "../../functions/list-conversations/handler.js";
 import { makeHandler as makeWebhook } from "../../functions/post-call-webhook/handler.js";
@@ -77,7 +78,7 @@ interface Scenario {
   /** A documented answer to a fault other than a 503 (the webhook parks what it cannot store). */
   readonly faultedOk?: (response: HttpResponse) => boolean;
   /** How the caller completes after that documented answer. @default the same request again */
-  readonly complete?: (rig: Rig, ctx: Context) => Promise<HttpResponse>;
+  readonly complete?: (rig: Rig, ctx: Context, first: HttpResponse) => Promise<HttpResponse>;
 }
 
 interface Cell {
@@ -290,6 +291,10 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
       act: ({ h }, ctx) =>
         runAt(ctx.at, () => h.handlers.callTool(liveRequests.callTool(ctx.conversationId))),
       succeeded: (r) => r.statusCode === 200 && bodyOf(r).status === "accepted",
+      // A fault at the dispatch mark comes after the runner took the task: still accepted, and
+      // the agent, having its answer, does not call again.
+      faultedOk: (r) => r.statusCode === 200 && bodyOf(r).status === "accepted",
+      complete: async (_rig, _ctx, first) => first,
       verify: async ({ h }, ctx, responses) => {
         const state = await items(ctx.conversationId);
         const problems: string[] = [];
@@ -457,7 +462,7 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
       }
       const retry =
         scenario.faultedOk?.(first) && scenario.complete
-          ? await scenario.complete(rig, ctx)
+          ? await scenario.complete(rig, ctx, first)
           : await scenario.act(rig, ctx);
       responses.push(retry);
       if (!scenario.succeeded(retry)) violations.push(`retry answered ${retry.statusCode} ${retry.body}`);
@@ -517,7 +522,11 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
     if (scenario === "call-tool") {
       const state = await items(ctx.conversationId);
       const dispatched = new Set(h.dispatched.map((m) => m.taskId));
-      const orphans = state.tasks.filter((t) => !dispatched.has(String(t.taskId))).length;
+      // Never dispatched and not marked as such: it would stay pending forever (an orphan). A task
+      // still marked `dispatch: pending` reads as abandoned after the deadline instead.
+      const orphans = state.tasks.filter(
+        (t) => !dispatched.has(String(t.taskId)) && t.dispatch !== "pending",
+      ).length;
       if (orphans > 0) gaps.push(`GAP: ${orphans} pending task(s) recorded but never dispatched`);
     }
     if (scenario === "record-task-result (push fails)" && ctx.message) {
@@ -592,6 +601,53 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
     });
     const task = (await items(ctx.conversationId)).tasks.find((t) => t.taskId === taskId);
     expect(task?.outcome).toBe("delivery_failed");
+  });
+
+  // Issue 19, reproduction 5: the task transaction is applied but its answer is lost (DynamoDB slow,
+  // the SDK gave up): the caller got a 503, the task was never dispatched and no one holds its
+  // token. It must not stay pending forever: it reads as abandoned once the deadline passed.
+  it("a task whose create answer was lost is never dispatched and reads as abandoned after the deadline", async () => {
+    const { rig, ctx } = await faultThenRetry("call-tool", firstTransaction, {
+      kind: "Timeout",
+      when: "after",
+    });
+    const state = await items(ctx.conversationId);
+    expect(state.tasks).toHaveLength(2);
+    const dispatched = new Set(rig.h.dispatched.map((m) => m.taskId));
+    const lost = state.tasks.find((t) => !dispatched.has(String(t.taskId)));
+    expect(lost).toMatchObject({ status: "pending", dispatch: "pending" });
+    const poll = (atMs: number) =>
+      runAt(atMs, () => rig.h.handlers.poll(liveRequests.poll(ctx.conversationId)));
+    const statuses = async (atMs: number) =>
+      Object.fromEntries(
+        (bodyOf(await poll(atMs)).tasks as { taskId: string; status: string }[]).map((t) => [
+          t.taskId === lost?.taskId ? "lost" : "retried",
+          t.status,
+        ]),
+      );
+    const createdMs = Date.parse(String(lost?.createdAt));
+    expect(await statuses(createdMs + DISPATCH_DEADLINE_MS - 1)).toEqual({
+      lost: "pending",
+      retried: "pending",
+    });
+    expect(await statuses(createdMs + DISPATCH_DEADLINE_MS)).toEqual({
+      lost: "abandoned",
+      retried: "pending",
+    });
+    const history = await runAt(createdMs + DISPATCH_DEADLINE_MS, () =>
+      rig.getConversation(
+        apiEvent({
+          method: "GET",
+          path: `/conversations/${ctx.conversationId}`,
+          pathParameters: { conversationId: ctx.conversationId },
+          headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+        }),
+      ),
+    );
+    const shown = (bodyOf(history).tasks as { taskId: string; status: string }[]).find(
+      (t) => t.taskId === lost?.taskId,
+    );
+    expect(shown?.status).toBe("abandoned");
   });
 
   it("covered every live-path handler, every call and every fault kind", () => {

@@ -38,6 +38,11 @@ export const fakeLiveTables = (ddb: AwsStub<any, any, any>, state: LiveState): L
   ddb.on(UpdateCommand).callsFake((input: { Key: { sk: string }; ExpressionAttributeValues: Values }) => {
     const task = state.tasks.get(input.Key.sk);
     const v = input.ExpressionAttributeValues;
+    if (task && v[":sent"] !== undefined) {
+      // markDispatched: the tool call handed the task to the runners.
+      task.dispatch = v[":sent"];
+      task.dispatchedAt = v[":at"];
+    }
     if (task && v[":claimed"] !== undefined) {
       // claimPush (push = :pending) and finishPush (push = :claimed) are conditional.
       const expected = v[":pending"] !== undefined ? "pending" : "claimed";

@@ -1,8 +1,11 @@
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { makeHandler as makeCallTool } from "../../../functions/call-tool/handler.js";
 import { hashToken } from "../../../functions/core/auth.js";
+import { iso } from "../../../functions/core/conversation-items.js";
 import type { TaskDispatcher, TaskMessage } from "../../../functions/core/dispatcher.js";
+import { DISPATCH_DEADLINE_MS, DISPATCH_WINDOW_MS } from "../../../functions/core/task-dispatch.js";
 import { makeHandler as makePoll } from "../../../functions/get-task-result/handler.js";
 import { createDocClient } from "../../support/doc-client.js";
 import { apiEvent, bodyOf } from "../../support/events.js";
@@ -145,6 +148,82 @@ describe("ElevenLabs tool routes", () => {
     const response = await callTool({ conversation_id: "conv-1" });
     expect(response.statusCode).toBe(503);
     expect(state.tasks.size).toBe(1);
+    expect([...state.tasks.values()][0]).toMatchObject({ status: "pending", dispatch: "pending" });
+  });
+
+  it("marks the task dispatched only after the runner took it", async () => {
+    const response = await callTool({ conversation_id: "conv-1" });
+    const task = state.tasks.get(`task#${String(bodyOf(response).taskId)}`);
+    expect(task).toMatchObject({ dispatch: "sent", dispatchedAt: new Date(T0).toISOString() });
+  });
+
+  it("records createdAt from the same clock read as the session guard: accepted in the last ms means createdAt < expiresAt", async () => {
+    vi.setSystemTime(T0 + TEN_MIN - 1);
+    // The clock moves on 1 ms after each read of the tool's clock, so a second read (the bug this
+    // guards against) would record createdAt == expiresAt.
+    const ticking = () => {
+      const t = Date.now();
+      vi.setSystemTime(t + 1);
+      return t;
+    };
+    const response = await makeCallTool({ ...setup.deps, now: ticking, dispatcher })(
+      toolEvent({ conversation_id: "conv-1" }),
+    );
+    expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+    const task = state.tasks.get(`task#${String(bodyOf(response).taskId)}`);
+    expect(Date.parse(String(task?.createdAt))).toBeLessThan(T0 + TEN_MIN);
+  });
+
+  it("answers accepted with a WARN when the dispatch mark cannot be stored (the runner already has the task)", async () => {
+    const fail = Object.assign(new Error("timed out"), { name: "TimeoutError" });
+    ddb.on(UpdateCommand).rejects(fail);
+    const response = await callTool({ conversation_id: "conv-1" });
+    expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+    expect(sent).toHaveLength(1);
+    expect(setup.logger.text()).toContain("Task dispatched but its dispatch mark could not be stored");
+  });
+
+  it("does not dispatch a task whose create call ran past the dispatch window (it will read as abandoned)", async () => {
+    const transact = setup.deps.tasks.createTask.bind(setup.deps.tasks);
+    setup.deps.tasks.createTask = async (...args: Parameters<typeof transact>) => {
+      const created = await transact(...args);
+      vi.setSystemTime(Date.now() + DISPATCH_WINDOW_MS + 1);
+      return created;
+    };
+    const response = await callTool({ conversation_id: "conv-1" });
+    expect(response.statusCode).toBe(503);
+    expect(sent).toHaveLength(0);
+    expect([...state.tasks.values()][0]).toMatchObject({ dispatch: "pending" });
+  });
+
+  it("polls an undispatched task as abandoned once the dispatch deadline passed, and says so", async () => {
+    state.tasks.set("task#t1", taskItem("conv-1", "t1", { dispatch: "pending", createdAt: iso(T0) }));
+    state.tasks.set("task#t2", taskItem("conv-1", "t2", { dispatch: "sent", createdAt: iso(T0) }));
+    state.tasks.set("task#t3", taskItem("conv-1", "t3", { createdAt: iso(T0) }));
+    const poll = () =>
+      makePoll(setup.deps)(
+        apiEvent({
+          method: "POST",
+          path: "/tools/get_task_result",
+          headers: toolHeaders,
+          body: { conversation_id: "conv-1" },
+        }),
+      );
+    vi.setSystemTime(T0 + DISPATCH_DEADLINE_MS - 1);
+    const before = bodyOf(await poll());
+    expect((before.tasks as { status: string }[]).map((t) => t.status)).toEqual([
+      "pending",
+      "pending",
+      "pending",
+    ]);
+    vi.setSystemTime(T0 + DISPATCH_DEADLINE_MS);
+    const after = bodyOf(await poll());
+    const byId = Object.fromEntries(
+      (after.tasks as { taskId: string; status: string }[]).map((t) => [t.taskId, t.status]),
+    );
+    // Only the never-dispatched task; a dispatched one and one recorded before the marker stay pending.
+    expect(byId).toEqual({ t1: "abandoned", t2: "pending", t3: "pending" });
+    expect(after.message).toContain("1 task(s) were never started");
   });
 
   it.each([
