@@ -133,7 +133,8 @@ describe("reconciliation against a spawned npm start and a fake ElevenLabs API",
       const exit = await own.stop("SIGINT");
       expect(exit.stdout).toContain("Stopped. Nothing left running.");
     }
-  });
+    // A second service start (Java and DynamoDB Local) takes most of a minute on a loaded machine.
+  }, 240_000);
 
   it("says in one line when no service runs on the data directory", async () => {
     const empty = await mkdtemp(join(tmpdir(), "reconcile-none-"));
