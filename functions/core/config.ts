@@ -1,5 +1,5 @@
 import { DEFAULT_SESSION_TTL_MS } from "./session-rules.js";
-import { DEFAULT_RECONCILE_AFTER_MS } from "./transcript-backlog.js";
+import { DEFAULT_RECONCILE_AFTER_MS } from "./table-schema.js";
 
 /** Everything a function reads from its environment, read once at cold start. */
 export interface Config {

@@ -84,10 +84,11 @@ describe("the example task runner in the stack", () => {
           PUBLIC_BASE_URL: {
             "Fn::GetAtt": [stack.getLogicalId(stack.api.httpApi.node.defaultChild as never), "ApiEndpoint"],
           },
-          NODE_OPTIONS: "--enable-source-maps",
         },
       },
     });
+    // Source maps ship as files for offline symbolication, but are not loaded at cold start.
+    expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBeUndefined();
     expect(fn.Properties.Layers).toBeUndefined();
   });
 
