@@ -129,7 +129,8 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
         method,
         headers: serviceAuth,
       });
-      expect(response.ok).toBe(true);
+      // Only warming up: on a loaded machine the read may come after the 2 s window (410).
+      expect([200, 201, 410]).toContain(response.status);
     }
   }, timeLimitForStarts(1));
 
@@ -270,13 +271,20 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
     expect(refreshed.body.sessionId).not.toBe(registered.body.sessionId);
     expect(refreshed.expiresAtMs).toBeGreaterThanOrEqual(registered.expiresAtMs);
     const history = await call("GET", `/conversations/${conversationId}`, { headers: serviceAuth });
+    // 2 s windows: on a loaded machine the history may be read after the new one ended too.
+    const secondStatus =
+      history.receivedAt < refreshed.expiresAtMs
+        ? "active"
+        : history.sentAt >= refreshed.expiresAtMs
+          ? "expired"
+          : expect.stringMatching(/^(active|expired)$/);
     expect(history.body.sessions).toEqual([
       expect.objectContaining({
         sessionId: registered.body.sessionId,
         status: "replaced",
         endedAt: refreshed.body.createdAt,
       }),
-      expect.objectContaining({ sessionId: refreshed.body.sessionId, status: "active" }),
+      expect.objectContaining({ sessionId: refreshed.body.sessionId, status: secondStatus }),
     ]);
   });
 

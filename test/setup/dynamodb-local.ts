@@ -11,7 +11,8 @@ let instance: DynamoDbLocal | undefined;
 
 /** Starts one DynamoDB Local for the integration project; each test file creates its own tables. */
 export const setup = async (project: TestProject): Promise<void> => {
-  instance = await startDynamoDbLocal();
+  // Java may take minutes to start on a loaded 2-core machine (over 60 s seen at load 25-30).
+  instance = await startDynamoDbLocal({ readyTimeoutMs: 180_000 });
   project.provide("dynamoEndpoint", instance.endpoint);
 };
 
