@@ -808,6 +808,21 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
     ).toBe(0);
   });
 
+  it("erases a conversation with DELETE, idempotently: its history is gone afterwards", async () => {
+    const conversationId = `erase-${randomUUID().slice(0, 8)}`;
+    expect(
+      (await call("POST", `/conversations/${conversationId}/session`, { headers: serviceAuth, body: {} }))
+        .status,
+    ).toBe(201);
+    const first = await call("DELETE", `/conversations/${conversationId}`, { headers: serviceAuth });
+    expect(first.status).toBe(200);
+    const again = await call("DELETE", `/conversations/${conversationId}`, { headers: serviceAuth });
+    expect(again.status).toBe(200);
+    expect((await call("GET", `/conversations/${conversationId}`, { headers: serviceAuth })).status).toBe(
+      404,
+    );
+  });
+
   it("has exercised every route of the route table with a 2xx answer", () => {
     expect([...exercised].sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort());
   });

@@ -183,7 +183,7 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
     expect(after.map((i) => i.sk).sort()).toEqual(reconciled.map((i) => i.sk).sort());
     const lines = (items: Record<string, unknown>[]) => items.filter((i) => i.sk !== "meta");
     expect(lines(after)).toEqual(lines(reconciled));
-    expect(after).toHaveLength(1 + 1 + 4); // meta, session line, 3 transcript lines, analysis
+    expect(after).toHaveLength(1 + 2 + 4); // meta, session line + its window (win#), 3 transcript lines, analysis
   });
 
   it("fetches nothing when the webhook stored the transcript first", async () => {
@@ -219,7 +219,7 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
       expect.objectContaining({ conversationId: conv, outcome: "already_stored" }),
     ]);
     expect(fake.requestsFor(conv)).toHaveLength(1);
-    expect(await h.items(conv)).toHaveLength(1 + 1 + 4);
+    expect(await h.items(conv)).toHaveLength(1 + 2 + 4);
     expect(await h.meta(conv)).toMatchObject({ reconcileOutcome: "transcript_stored" });
   });
 
@@ -256,7 +256,9 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
     expect(first.results).toEqual([
       expect.objectContaining({ outcome: "still_processing", attempts: 1, detail: "processing" }),
     ]);
-    expect((await h.items(conv)).map((i) => i.kind ?? i.sk).sort()).toEqual(["meta", "session_registered"]);
+    expect(
+      (await h.items(conv)).map((i) => (String(i.sk).startsWith("win#") ? "win" : (i.kind ?? i.sk))).sort(),
+    ).toEqual(["meta", "session_registered", "win"]);
     expect(await h.meta(conv)).toMatchObject({
       reconcileAttempts: 1,
       reconcileDueAtMs: h.clock.t + 5 * 60_000,
@@ -269,7 +271,7 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
 
     h.clock.t += 4 * 60_000;
     expect((await h.pass()).results).toEqual([expect.objectContaining({ outcome: "stored" })]);
-    expect(await h.items(conv)).toHaveLength(1 + 1 + 4);
+    expect(await h.items(conv)).toHaveLength(1 + 2 + 4);
     expect(h.metrics.counts).toMatchObject({ ReconcileStillProcessing: 1, ReconcileStored: 1 });
   });
 
@@ -350,7 +352,7 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
     expect(summary.results.find((r) => r.conversationId === conv)?.detail).toContain(
       "data.transcript.0.time_in_call_secs",
     );
-    expect(await h.items(conv)).toHaveLength(2); // meta and the session line: nothing half stored
+    expect(await h.items(conv)).toHaveLength(3); // meta, the session line and its window: nothing half stored
     expect(await h.meta(conv)).toMatchObject({ reconcileAttempts: 1 });
     expect(h.logger.text()).not.toContain("4111");
     expect(h.logger.text()).not.toContain(ELEVENLABS_API_KEY);
