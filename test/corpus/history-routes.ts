@@ -97,6 +97,23 @@ export const GET_CONVERSATION: readonly CorpusCase[] = [
   ...pagingCases((query) => read(undefined, query), "get-conversation"),
 ];
 
+// DELETE /conversations/{conversationId}: bad credentials and hostile ids never erase anything.
+const erase = (id = "{{conversationId}}"): Pick<CorpusCase, "route" | "method" | "path"> => ({
+  route: "delete-conversation",
+  method: "DELETE",
+  path: `/conversations/${id}`,
+});
+
+export const DELETE_CONVERSATION: readonly CorpusCase[] = [
+  ...serviceCredentialCases(erase(), "delete-conversation"),
+  ...HOSTILE_IDS.filter((id) => id !== "." && id !== "..").map((id) => ({
+    ...erase(segment(id)),
+    name: `delete-conversation: conversationId ${JSON.stringify(id.slice(0, 40))}`,
+    headers: SERVICE_AUTH,
+    expectStatus: 400,
+  })),
+];
+
 // GET /signed-url?agentId= (service token; never reaches ElevenLabs in this corpus)
 const signedUrl = (query: string): Pick<CorpusCase, "route" | "method" | "path"> => ({
   route: "get-signed-url",

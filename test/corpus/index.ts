@@ -1,4 +1,9 @@
-import { GET_CONVERSATION, GET_SIGNED_URL, LIST_CONVERSATIONS } from "./history-routes.js";
+import {
+  DELETE_CONVERSATION,
+  GET_CONVERSATION,
+  GET_SIGNED_URL,
+  LIST_CONVERSATIONS,
+} from "./history-routes.js";
 import {
   CALL_TOOL,
   GET_SESSION,
@@ -24,6 +29,7 @@ export const CORPUS: Readonly<Record<string, readonly CorpusCase[]>> = {
   "get-signed-url": GET_SIGNED_URL,
   "list-conversations": LIST_CONVERSATIONS,
   "get-conversation": GET_CONVERSATION,
+  "delete-conversation": DELETE_CONVERSATION,
   "wrong methods": WRONG_METHODS,
   "unknown paths": UNKNOWN_PATHS,
   "broken percent-encoding": BROKEN_ENCODING,

@@ -17,7 +17,7 @@ const PATHS: readonly [string, string, readonly string[]][] = [
   ["post-call-webhook", "/webhooks/elevenlabs/post-call", ["GET", "PUT", "DELETE"]],
   ["get-signed-url", "/signed-url?agentId=agent_1", ["POST", "PUT", "DELETE"]],
   ["list-conversations", "/conversations", ["POST", "PUT", "DELETE"]],
-  ["get-conversation", "/conversations/{{conversationId}}", ["POST", "PUT", "DELETE", "PATCH"]],
+  ["get-conversation", "/conversations/{{conversationId}}", ["POST", "PUT", "PATCH"]],
 ];
 
 export const WRONG_METHODS: readonly CorpusCase[] = PATHS.flatMap(([label, path, methods]) =>

@@ -25,6 +25,7 @@ export type CorpusRoute =
   | "get-signed-url"
   | "list-conversations"
   | "get-conversation"
+  | "delete-conversation"
   | "no-route";
 
 /** How the runner signs a post-call webhook body (`ElevenLabs-Signature`). */

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { enableInvocationScopes } from "../../local/invocation-scope.js";
 import { type LocalServer, startLocalServer } from "../../local/local-service.js";
 import { ALL_CASES, CORPUS, type CorpusCase } from "../corpus/index.js";
 import type { SignWith } from "../corpus/types.js";
@@ -36,6 +37,9 @@ describe("bad input over HTTP, on every route", () => {
   const fixtures: Record<string, string> = {};
 
   beforeAll(async () => {
+    // The in-process server scopes each request as Lambda does; that must start before this
+    // process's first AWS SDK call (createLocalTables below is one).
+    await enableInvocationScopes();
     tables = await createLocalTables();
     dataDir = await mkdtemp(join(tmpdir(), "bad-input-"));
     // Stands in for ElevenLabs: no corpus case may ever reach it.
