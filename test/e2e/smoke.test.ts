@@ -78,7 +78,7 @@ describe("npm run smoke", () => {
       "read history",
       "remove test data",
     ]);
-    expect(steps[8]).toMatch(/405 .*left in place/);
+    expect(steps[8]).toMatch(/200 .*conversation, tasks and session removed/);
     expect(run.lines.at(-1)).toMatch(/^✓ Smoke test passed in [\d.]+ s: 9 steps\.$/);
   });
 
