@@ -8,13 +8,13 @@
  */
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import * as z from "zod/mini";
 import { ID_PATTERN } from "../functions/core/ids.js";
 import { routeNamed } from "../functions/core/routes.js";
 import { DEFAULT_ELEVENLABS_API_BASE_URL } from "../functions/core/signed-url-api.js";
 import { ApiUrlError, normalizeApiUrl, routeUrl } from "./api-url.js";
+import { isParseArgsError, runIfMain } from "./cli.js";
 import { readStageSecrets, StageSecretError, stageSecretId } from "./stage-secrets.js";
 
 /** The tools file: `elevenlabs/tools.json`. */
@@ -526,19 +526,10 @@ export const runElevenLabsConfig = async (
       error instanceof ElevenLabsApiError ||
       error instanceof ApiUrlError ||
       error instanceof StageSecretError ||
-      (error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"));
+      isParseArgsError(error);
     io.err(`npm run elevenlabs:config: ${known ? (error as Error).message : `failed: ${String(error)}`}`);
     return 1;
   }
 };
 
-const isMain =
-  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
-if (isMain) {
-  void runElevenLabsConfig(process.argv.slice(2), process.env, {
-    out: (line) => console.log(line),
-    err: (line) => console.error(line),
-  }).then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfMain(import.meta.url, runElevenLabsConfig);

@@ -7,10 +7,9 @@
  * and removes its test data when the service offers `DELETE /conversations/{id}`.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { ApiUrlError, normalizeApiUrl, routeUrl } from "./api-url.js";
+import { isParseArgsError, runIfMain } from "./cli.js";
 import { localSecret } from "./local-env.js";
 import { readStageSecrets, StageSecretError } from "./stage-secrets.js";
 
@@ -318,21 +317,10 @@ export const runSmokeCli = async (
     return await runSmoke({ url, secrets, out: io.out, taskTimeoutMs: Number(timeoutText) });
   } catch (error) {
     const known =
-      error instanceof ApiUrlError ||
-      error instanceof StageSecretError ||
-      (error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"));
+      error instanceof ApiUrlError || error instanceof StageSecretError || isParseArgsError(error);
     io.err(`npm run smoke: ${known ? (error as Error).message : `failed: ${String(error)}`}`);
     return 1;
   }
 };
 
-const isMain =
-  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
-if (isMain) {
-  void runSmokeCli(process.argv.slice(2), process.env, {
-    out: (line) => console.log(line),
-    err: (line) => console.error(line),
-  }).then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfMain(import.meta.url, runSmokeCli);
