@@ -68,7 +68,9 @@ export const parseTaskMessage = (input: unknown, baseUrl: string): TaskMessage =
     taskId: message.taskId,
     conversationId: message.conversationId,
     toolName: message.toolName,
-    params: message.params,
+    // The record schema copies keys by assignment, which turns an own `__proto__` key (legal JSON,
+    // and an LLM may send it) into a prototype change and drops it; the tool gets the params it was sent.
+    params: (value as { params: Record<string, unknown> }).params,
     callbackUrl: message.callbackUrl,
     callbackToken: message.callbackToken,
     createdAt: message.createdAt,

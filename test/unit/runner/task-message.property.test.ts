@@ -28,6 +28,15 @@ describe("parseTaskMessage (properties)", () => {
     );
   });
 
+  it("keeps a params key named __proto__ as a key (found by the property above on CI)", () => {
+    const body = JSON.stringify(
+      taskMessage({ taskId: "0", conversationId: "-", toolName: "-", params: {} }),
+    ).replace('"params":{}', '"params":{"__proto__":[],"a":1}');
+    const parsed = parseTaskMessage(body, RUNNER_BASE_URL);
+    expect(Object.keys(parsed.params)).toEqual(["__proto__", "a"]);
+    expect(Object.getPrototypeOf(parsed.params)).toBe(Object.prototype);
+  });
+
   it("throws only InvalidTaskMessageError for any input, and never echoes the token", () => {
     const anyMessage = fc.oneof(
       fc.string(),
