@@ -158,7 +158,10 @@ describe("GET /signed-url", () => {
     fetchImpl.mockResolvedValueOnce(answer(200, { signed_url: `${SIGNED}&conversation_id=conv_url_2` }));
     expect(bodyOf(await handler(request()))).toMatchObject({ conversationId: "conv_url_2" });
     expect(setup.logger.lines).toContainEqual(
-      expect.objectContaining({ message: "Signed conversation URL issued", conversationId: "conv_url_2" }),
+      expect.objectContaining({
+        message: "Signed conversation URL issued",
+        data: expect.objectContaining({ conversationId: "conv_url_2" }),
+      }),
     );
   });
 
