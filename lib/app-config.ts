@@ -3,6 +3,10 @@ import type { Node } from "constructs";
 import type { SecretName } from "../functions/core/routes.js";
 import { SECRET_ENV } from "../functions/core/secret-env.js";
 
+/** The values of the functions' `SESSION_START` (kept equal to `SESSION_START_MODES` in functions/core/config.ts). */
+export const SESSION_START_MODES = ["first-tool-call", "app"] as const;
+export type SessionStartMode = (typeof SESSION_START_MODES)[number];
+
 /** Deployment settings read from CDK context (`cdk.json` or `-c key=value`). */
 export interface AppConfig {
   readonly stage: string;
@@ -23,6 +27,8 @@ export interface AppConfig {
   readonly sessionTtlMs?: number;
   /** Powertools log level (`logLevel`). */
   readonly logLevel: LogLevel;
+  /** Who starts a session (`sessionStart`): `first-tool-call` (phone agents work) or `app`. */
+  readonly sessionStart: SessionStartMode;
   /** Existing Secrets Manager secrets to use instead of creating them (`<secretName>Arn`, complete ARNs). */
   readonly existingSecretArns: Readonly<Partial<Record<SecretName, string>>>;
   /** Deploy the example task runner (`exampleRunner`, default true; `false` when you bring your own). */
@@ -50,6 +56,7 @@ export const APP_DEFAULTS = {
   taskRunnerBatchSize: 5,
   taskRunnerMaxConcurrency: 10,
   reconcileIntervalMinutes: 5,
+  sessionStart: "first-tool-call",
 } as const;
 
 /** Levels Powertools Logger understands. */
@@ -104,6 +111,12 @@ export const readAppConfig = (node: Node): AppConfig => {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new Error(`Context "logLevel" must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}").`);
   }
+  const sessionStart = (text("sessionStart") ?? APP_DEFAULTS.sessionStart) as SessionStartMode;
+  if (!SESSION_START_MODES.includes(sessionStart)) {
+    throw new Error(
+      `Context "sessionStart" must be one of ${SESSION_START_MODES.join(", ")} (got "${sessionStart}").`,
+    );
+  }
   const sessionTtlMs = wholeNumber("sessionTtlMs", undefined, 1000, 86_400_000);
   if (sessionTtlMs !== undefined && stage === "prod") {
     throw new Error('Context "sessionTtlMs" is for demo stages only; prod sessions last exactly 10 minutes.');
@@ -142,6 +155,7 @@ export const readAppConfig = (node: Node): AppConfig => {
       1_000_000,
     ) as number,
     logLevel,
+    sessionStart,
     existingSecretArns,
     exampleRunner: exampleRunner === "true",
     taskRunnerBatchSize: wholeNumber(

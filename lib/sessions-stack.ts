@@ -49,6 +49,7 @@ export class SessionsStack extends Stack {
       rateLimit: config.apiRateLimit,
       burstLimit: config.apiBurstLimit,
       logLevel: config.logLevel,
+      sessionStart: config.sessionStart,
       // Logs of a production stage outlive the stack; dev stages clean up after themselves.
       logRemovalPolicy: stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       ...optional({

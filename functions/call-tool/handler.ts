@@ -12,6 +12,7 @@ export const makeHandler = (deps: Dependencies & { dispatcher: TaskDispatcher })
         ...deps,
         publicBaseUrl: deps.config.publicBaseUrl,
         exposeCallbackInToolResponse: deps.config.exposeCallbackInToolResponse,
+        sessionStart: deps.config.sessionStart,
       },
       request,
     ),

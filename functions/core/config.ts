@@ -33,7 +33,17 @@ export interface Config {
    * is fetched from ElevenLabs (`RECONCILE_AFTER_MS`). @default 2 700 000 (45 minutes)
    */
   readonly reconcileAfterMs: number;
+  /**
+   * Who starts a conversation's session (`SESSION_START`): `first-tool-call` (default: an
+   * authenticated tool call for a conversation that never had a session starts one, so phone
+   * agents work without an app) or `app` (only `POST /conversations/{id}/session` does).
+   */
+  readonly sessionStart: SessionStartMode;
 }
+
+/** The values of `SESSION_START` (and of the CDK context `sessionStart`). */
+export const SESSION_START_MODES = ["first-tool-call", "app"] as const;
+export type SessionStartMode = (typeof SESSION_START_MODES)[number];
 
 /** Which variables a function needs; missing ones fail the cold start with a clear message. */
 export type ConfigNeed = "tables" | "publicBaseUrl";
@@ -91,6 +101,9 @@ export const loadConfig = (
   const elevenlabsApiBaseUrl = env.ELEVENLABS_API_BASE_URL?.trim();
   if (elevenlabsApiBaseUrl && !/^https?:\/\/[^\s]+$/.test(elevenlabsApiBaseUrl))
     problems.push(`ELEVENLABS_API_BASE_URL must be an http(s) URL, not ${echo(elevenlabsApiBaseUrl)}`);
+  const sessionStart = (env.SESSION_START?.trim() || "first-tool-call") as SessionStartMode;
+  if (!SESSION_START_MODES.includes(sessionStart))
+    problems.push(`SESSION_START must be one of ${SESSION_START_MODES.join(", ")}`);
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join("; ")}.`);
 
   const optional = (name: string) => env[name]?.trim() || undefined;
@@ -103,6 +116,7 @@ export const loadConfig = (
     publicBaseUrl,
     notifyTimeoutMs,
     reconcileAfterMs,
+    sessionStart,
     exposeCallbackInToolResponse:
       env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE === "true" ||
       (!taskQueueUrl && !runnerUrl && env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE !== "false"),

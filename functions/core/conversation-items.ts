@@ -15,8 +15,10 @@ export interface LastSession {
   readonly ttlMs: number;
   readonly agentId?: string;
   readonly notifyUrl?: string;
-  /** Set when the session was deleted before its window closed. */
+  /** Set when the session was ended before its window closed. */
   readonly endedAtMs?: number;
+  /** Why it ended early: a delete, or the post-call webhook (the call is over). */
+  readonly endReason?: "deleted" | "call_ended";
 }
 
 /** The conversation's `meta` record. */
@@ -39,6 +41,8 @@ export interface ConversationMeta {
     readonly reason: "not_found" | "failed" | "gave_up";
     readonly at: string;
   };
+  /** How the first session started when a tool call started it (phone agents), with the call facts it carried. */
+  readonly sessionStart?: Record<string, unknown>;
 }
 
 /** Kinds of history lines. */
@@ -101,6 +105,8 @@ export interface TaskRecord {
   readonly resultAt?: string;
   readonly expiredAt?: string;
   readonly expiredForMs?: number;
+  /** Why the session was over when a `session_expired` result arrived (`timed_out`, `call_ended`...). */
+  readonly endReason?: string;
 }
 
 export const META_SK = "meta";
@@ -250,6 +256,7 @@ export const toMeta = (item: Record<string, unknown>): ConversationMeta =>
     taskCount: num(item.taskCount) ?? 0,
     call: item.call as Record<string, unknown> | undefined,
     transcriptUnavailable: transcriptUnavailable(item),
+    sessionStart: item.sessionStart as Record<string, unknown> | undefined,
   }) as ConversationMeta;
 
 /** Set by reconciliation (`reconcileOutcome`, see transcript-backlog.ts) when no transcript will come. */
@@ -278,6 +285,7 @@ export const toTask = (item: Record<string, unknown>): TaskRecord =>
     resultAt: str(item.resultAt),
     expiredAt: str(item.expiredAt),
     expiredForMs: num(item.expiredForMs),
+    endReason: str(item.endReason),
   }) as TaskRecord;
 
 export const toMessage = (item: Record<string, unknown>): Message =>

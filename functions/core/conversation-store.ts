@@ -58,6 +58,12 @@ export interface ConversationPage {
   readonly nextCursor?: string;
 }
 
+/** What a session started by a tool call adds to the registration's meta write. */
+export interface FirstSessionStart {
+  /** Kept in the meta as `sessionStart`: how it started and the call facts the tool call carried. */
+  readonly sessionStart: Record<string, unknown>;
+}
+
 /** One page of the conversation list, newest first. */
 export interface ConversationListPage {
   readonly conversations: ConversationMeta[];
@@ -125,7 +131,11 @@ export class ConversationStore {
    * stays knowable after DynamoDB's TTL removed the session item) and a history line.
    * Used by `SessionStore.set`, which owns the session side of the same transaction.
    */
-  sessionRegistrationWrites(conversationId: string, session: LastSession): TransactItem[] {
+  sessionRegistrationWrites(
+    conversationId: string,
+    session: LastSession,
+    first?: FirstSessionStart,
+  ): TransactItem[] {
     const at = session.createdAt;
     const touch = metaTouch(conversationId, at, session.agentId);
     // Reconciliation: every recorded window puts the conversation in the awaiting-transcript index.
@@ -145,19 +155,28 @@ export class ConversationStore {
         agentId: session.agentId,
       }),
     });
+    let update = `${touch.UpdateExpression}, lastSession = :lastSession, ${awaiting.set}`;
+    const values: Record<string, unknown> = {
+      ...touch.ExpressionAttributeValues,
+      ...awaiting.values,
+      ":lastSession": withoutUndefined({ ...session }),
+      ":one": 1,
+    };
+    if (first) {
+      update += ", sessionStart = :sessionStart";
+      values[":sessionStart"] = withoutUndefined({ ...first.sessionStart });
+    }
     return [
       {
         Update: {
           TableName: this.tableName,
           Key: touch.Key,
-          UpdateExpression: `${touch.UpdateExpression}, lastSession = :lastSession, ${awaiting.set} ADD sessionCount :one`,
+          // A first start also counts its task: one transaction may write the meta only once.
+          UpdateExpression: `${update} ADD sessionCount :one${first ? ", taskCount :one" : ""}`,
           ExpressionAttributeNames: { ...touch.ExpressionAttributeNames, ...awaiting.names },
-          ExpressionAttributeValues: {
-            ...touch.ExpressionAttributeValues,
-            ...awaiting.values,
-            ":lastSession": withoutUndefined({ ...session }),
-            ":one": 1,
-          },
+          ExpressionAttributeValues: values,
+          // A first start only when no window was ever recorded: an ended session is never restarted.
+          ...(first ? { ConditionExpression: "attribute_not_exists(lastSession)" } : {}),
         },
       },
       { Put: { TableName: this.tableName, Item: line } },
@@ -172,18 +191,43 @@ export class ConversationStore {
   }
 
   /** Marks the last session as ended early (deleted), unless a newer session replaced it meanwhile. */
-  async markSessionEnded(conversationId: string, sessionId: string, endedAtMs: number): Promise<void> {
+  async markSessionEnded(
+    conversationId: string,
+    sessionId: string,
+    endedAtMs: number,
+    reason: "deleted" | "call_ended" = "deleted",
+  ): Promise<void> {
     await conditionalWrite(() =>
       this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { conversationId, sk: META_SK },
-          UpdateExpression: "SET lastSession.endedAtMs = :ended, updatedAt = :at",
-          ConditionExpression: "lastSession.sessionId = :sid",
-          ExpressionAttributeValues: { ":ended": endedAtMs, ":at": iso(endedAtMs), ":sid": sessionId },
-        }),
+        new UpdateCommand(this.sessionEndUpdate(conversationId, sessionId, endedAtMs, reason)),
       ),
     );
+  }
+
+  /**
+   * The meta update that records an early end of the window `sessionId` (when and why), only if
+   * it is still the last window. `SessionStore.end` puts it in the transaction that removes the
+   * session item, so a reader sees the session either live or ended with its reason.
+   */
+  sessionEndUpdate(
+    conversationId: string,
+    sessionId: string,
+    endedAtMs: number,
+    reason: "deleted" | "call_ended",
+  ) {
+    return {
+      TableName: this.tableName,
+      Key: { conversationId, sk: META_SK },
+      UpdateExpression:
+        "SET lastSession.endedAtMs = :ended, lastSession.endReason = :reason, updatedAt = :at",
+      ConditionExpression: "lastSession.sessionId = :sid",
+      ExpressionAttributeValues: {
+        ":ended": endedAtMs,
+        ":reason": reason,
+        ":at": iso(endedAtMs),
+        ":sid": sessionId,
+      },
+    };
   }
 
   /**

@@ -120,6 +120,27 @@ const docOf = (route: Route): RouteDoc => {
   return doc;
 };
 
+/** The query of a GET tool call: `conversation_id` plus the tool's own parameters, all strings. */
+const TOOL_QUERY = [
+  {
+    in: "query",
+    name: "conversation_id",
+    required: true,
+    description: "From the dynamic variable system__conversation_id.",
+    schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,128}$" },
+  },
+  {
+    in: "query",
+    name: "params",
+    required: false,
+    description:
+      "The tool's own parameters as query strings (values are strings; API Gateway comma-joins a repeated one).",
+    style: "form",
+    explode: true,
+    schema: { type: "object", additionalProperties: { type: "string" } },
+  },
+];
+
 /**
  * The OpenAPI 3.1 document of the route table. `serverUrl` is where the API is served (the
  * `ApiUrl` output, or the local server).
@@ -132,17 +153,26 @@ export const openApiDocument = (
   for (const route of routes) {
     const doc = docOf(route);
     const security = SECURITY_SCHEMES[route.auth].name;
+    // A tool route's GET form (ElevenLabs' default tool method): the body's fields as query
+    // strings, so every value arrives as a string (a repeated one comma-joined by API Gateway).
+    const toolGet = route.method === "GET" && route.auth === "tool";
     const parameters = [
       ...pathParametersOf(route.path),
       ...(doc.query ?? []).map((q) => ({ in: "query", ...q })),
+      ...(toolGet ? TOOL_QUERY : []),
     ];
+    const sharesName = routes.some((r) => r !== route && r.name === route.name);
     paths[route.path] ??= {};
     (paths[route.path] as Record<string, unknown>)[route.method.toLowerCase()] = {
-      operationId: route.name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()),
+      operationId:
+        route.name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) +
+        (sharesName && route.method === "GET" ? "ViaGet" : ""),
       summary: route.description,
       security: [{ [security]: [] }],
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(doc.body ? { requestBody: { required: !doc.bodyOptional, content: jsonContent(doc.body) } } : {}),
+      ...(doc.body && !toolGet
+        ? { requestBody: { required: !doc.bodyOptional, content: jsonContent(doc.body) } }
+        : {}),
       responses: responsesOf(route, doc),
     };
   }

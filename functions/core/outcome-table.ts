@@ -59,6 +59,12 @@ export const OUTCOMES = {
     message: "Tool called for a conversation with no session; nothing dispatched",
     metric: "ToolCallWithoutSession",
   },
+  task_results_none_yet: {
+    status: 200,
+    level: "info",
+    message: "Agent polled its task results before any session started",
+    metric: "TaskResultsPolledNoSession",
+  },
   task_results_listed: {
     status: 200,
     level: "info",

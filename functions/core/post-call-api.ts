@@ -8,11 +8,14 @@ import type { ParkedEvent, Parker } from "./parking.js";
 import { errorName, interpretPostCallEvent, isRecord, type PostCallEvent } from "./post-call-payload.js";
 import type { AppLogger } from "./powertools.js";
 import type { Secrets } from "./secrets.js";
+import type { SessionStore } from "./session-store.js";
 import { SIGNATURE_HEADER, verifyWebhookSignature } from "./webhook-signature.js";
 
 /** What the post-call webhook needs. */
 export interface PostCallDeps {
   readonly conversations: ConversationStore;
+  /** The end of the call ends the conversation's active session. */
+  readonly sessions: Pick<SessionStore, "end">;
   readonly secrets: Secrets;
   readonly parker: Parker;
   readonly now: Clock;
@@ -128,16 +131,39 @@ export const receivePostCallWebhook = async (deps: PostCallDeps, request: HttpRe
       log: { ...about, problem: event.problem, parked: parked.ok, parker: deps.parker.kind },
     };
   }
+  // The call is over: its session ends now (before storing, so a callback answered after this
+  // webhook's answer never counts as delivered), whether or not the history write succeeds.
+  const sessionEnded = await endSession(deps, event.conversationId, about);
   try {
     const stored = await storePostCallEvent(deps, event);
     const kind = event.kind === "transcription" ? "post_call_stored" : "call_initiation_failure_recorded";
     return {
       kind,
       body: { status: "stored", eventType: event.eventType, conversationId: event.conversationId },
-      log: { ...stored, receivedAt },
+      log: { ...stored, receivedAt, sessionEnded },
     };
   } catch (error) {
-    return parkUnstored(deps, about, { receivedAt, rawBody }, error);
+    return parkUnstored(deps, { ...about, sessionEnded }, { receivedAt, rawBody }, error);
+  }
+};
+
+/**
+ * Ends the conversation's session if it is active (`call_ended`). A failure here is logged and
+ * does not stop the event from being stored: the window still closes at its expiry.
+ */
+const endSession = async (
+  deps: PostCallDeps,
+  conversationId: string,
+  about: Record<string, unknown>,
+): Promise<boolean> => {
+  try {
+    return await deps.sessions.end(conversationId, "call_ended");
+  } catch (error) {
+    deps.logger.warn("The call ended but its session could not be ended; it closes at its expiry", {
+      ...about,
+      error: errorName(error),
+    });
+    return false;
   }
 };
 

@@ -43,12 +43,19 @@ export const transcriptionSchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
   agent_id: optionalText,
   status: optionalText,
-  transcript: z.nullable(z.array(transcriptLineSchema)),
+  // Missing or null: the analysis and call facts are still stored (no transcript lines).
+  transcript: z.optional(z.nullable(z.array(transcriptLineSchema))),
+  user_id: z.optional(z.unknown()),
+  has_audio: z.optional(z.unknown()),
+  has_user_audio: z.optional(z.unknown()),
+  has_response_audio: z.optional(z.unknown()),
+  conversation_initiation_client_data: z.optional(z.unknown()),
   metadata: z.looseObject({
     start_time_unix_secs: z.number().check(z.gte(0)),
     call_duration_secs: optionalNumber,
     termination_reason: optionalText,
     main_language: optionalText,
+    phone_call: z.optional(z.unknown()),
   }),
   analysis: z.optional(
     z.nullable(
@@ -170,6 +177,7 @@ const transcription = (eventType: string, data: TranscriptionData): PostCallEven
     terminationReason: data.metadata.termination_reason ?? undefined,
     mainLanguage: data.metadata.main_language ?? undefined,
     transcriptLines: lines.length,
+    ...correlationFacts(data),
   });
   const messages: MessageInput[] = lines.map((line, index) => ({
     kind: "transcript",
@@ -190,6 +198,53 @@ const transcription = (eventType: string, data: TranscriptionData): PostCallEven
     data: call,
   });
   return { kind: "transcription", ...identity(eventType, data), status, messages, call };
+};
+
+const MAX_DYNAMIC_VARIABLES = 50;
+
+/**
+ * What ElevenLabs documents for correlating a call with your users, kept in the meta's `call`:
+ * `user_id`, the dynamic variables the conversation started with (never a `secret__*` one: those
+ * are secrets by ElevenLabs' convention), the phone call facts and which audio exists. Values of
+ * an unexpected type are dropped, never refused.
+ */
+export const correlationFacts = (data: {
+  user_id?: unknown;
+  has_audio?: unknown;
+  has_user_audio?: unknown;
+  has_response_audio?: unknown;
+  conversation_initiation_client_data?: unknown;
+  metadata: { phone_call?: unknown };
+}): Record<string, unknown> => {
+  const clientData = isRecord(data.conversation_initiation_client_data)
+    ? data.conversation_initiation_client_data
+    : {};
+  const variables = isRecord(clientData.dynamic_variables) ? clientData.dynamic_variables : {};
+  const dynamicVariables: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(variables)) {
+    if (Object.keys(dynamicVariables).length >= MAX_DYNAMIC_VARIABLES) break;
+    if (name === "" || name.length > MAX_LABEL || name.toLowerCase().startsWith("secret__")) continue;
+    if (typeof value === "string") dynamicVariables[name] = capText(value, MAX_TOOL_TEXT);
+    else if (typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value)))
+      dynamicVariables[name] = value;
+  }
+  const phone = isRecord(data.metadata.phone_call) ? data.metadata.phone_call : undefined;
+  const phoneCall: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(phone ?? {})) {
+    if (name === "" || name.length > MAX_LABEL) continue;
+    if (typeof value === "string") phoneCall[name] = label(value);
+    else if (typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value)))
+      phoneCall[name] = value;
+  }
+  const userId = labelOf(data.user_id) ?? labelOf(clientData.user_id);
+  return withoutUndefined({
+    userId: userId === "" ? undefined : userId,
+    dynamicVariables: Object.keys(dynamicVariables).length > 0 ? dynamicVariables : undefined,
+    phoneCall: Object.keys(phoneCall).length > 0 ? phoneCall : undefined,
+    hasAudio: boolOf(data.has_audio),
+    hasUserAudio: boolOf(data.has_user_audio),
+    hasResponseAudio: boolOf(data.has_response_audio),
+  });
 };
 
 /** The event type, conversation and (when it is a valid id) agent an event is about. */

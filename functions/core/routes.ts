@@ -40,6 +40,7 @@ export interface RouteAccess {
 }
 
 export interface Route {
+  /** One route per method; two routes may share a function (`name`), as the tool routes do. */
   readonly method: "GET" | "POST" | "DELETE";
   /** API Gateway path syntax: `{name}` is a path parameter. */
   readonly path: string;
@@ -56,6 +57,24 @@ export interface Route {
 }
 
 const KB = 1024;
+
+/** The tool routes answer POST (JSON body) and GET (query parameters) alike: one function each. */
+const GET_TASK_RESULT = {
+  name: "get-task-result",
+  auth: "tool",
+  maxBodyBytes: 16 * KB,
+  access: { sessions: "read", conversations: "read", secrets: ["toolSecret"] },
+  description: "ElevenLabs tool: the conversation's task results while its session is active",
+} as const;
+
+const CALL_TOOL = {
+  name: "call-tool",
+  auth: "tool",
+  maxBodyBytes: 16 * KB,
+  // sessions write: the first tool call of a conversation that never had a session starts one.
+  access: { sessions: "write", conversations: "write", taskQueue: true, secrets: ["toolSecret"] },
+  description: "ElevenLabs server tool: records and dispatches an async task while the session is active",
+} as const;
 
 const ROUTE_TABLE = [
   {
@@ -79,20 +98,23 @@ const ROUTE_TABLE = [
   {
     method: "POST",
     path: "/tools/get_task_result",
-    name: "get-task-result",
-    auth: "tool",
-    maxBodyBytes: 16 * KB,
-    access: { sessions: "read", conversations: "read", secrets: ["toolSecret"] },
-    description: "ElevenLabs tool: the conversation's task results while its session is active",
+    ...GET_TASK_RESULT,
+  },
+  {
+    // ElevenLabs' default tool method: the parameters come as query parameters (strings).
+    method: "GET",
+    path: "/tools/get_task_result",
+    ...GET_TASK_RESULT,
   },
   {
     method: "POST",
     path: "/tools/{toolName}",
-    name: "call-tool",
-    auth: "tool",
-    maxBodyBytes: 16 * KB,
-    access: { sessions: "read", conversations: "write", taskQueue: true, secrets: ["toolSecret"] },
-    description: "ElevenLabs server tool: records and dispatches an async task while the session is active",
+    ...CALL_TOOL,
+  },
+  {
+    method: "GET",
+    path: "/tools/{toolName}",
+    ...CALL_TOOL,
   },
   {
     method: "POST",
@@ -110,7 +132,8 @@ const ROUTE_TABLE = [
     auth: "signature",
     // Long transcripts arrive in one body; API Gateway and Lambda cap requests at about 6 MB.
     maxBodyBytes: 4 * 1024 * KB,
-    access: { conversations: "write", parkingQueue: true, secrets: ["webhookSecret"] },
+    // sessions: the end of the call ends the conversation's session.
+    access: { sessions: "write", conversations: "write", parkingQueue: true, secrets: ["webhookSecret"] },
     // Storing a long transcript (batched writes with retries) and, if that fails, parking it must
     // finish before ElevenLabs gives up; 10 s could cut the parking step short.
     timeoutSeconds: 30,

@@ -37,6 +37,13 @@ export interface Session {
   readonly metadata?: Record<string, string | number | boolean>;
 }
 
+/**
+ * Why a session window is over: `timed_out` (its 10 minutes ran out), `replaced` (a new
+ * registration started a new window first), `deleted` (ended early by a delete) or `call_ended`
+ * (ElevenLabs' post-call webhook said the call is over).
+ */
+export type EndReason = "timed_out" | "replaced" | "deleted" | "call_ended";
+
 /** What `lookup` knows about a conversation's session. */
 export type SessionLookup =
   | { readonly status: "active"; readonly session: Session; readonly remainingMs: number }
@@ -45,12 +52,18 @@ export type SessionLookup =
       readonly session: Session;
       readonly expiredAt: string;
       readonly expiredForMs: number;
+      readonly reason: EndReason;
     }
   | { readonly status: "missing" };
 
-/** Why a session is not live at an instant: its window ended (when, and how long before), or none is known. */
+/** Why a session is not live at an instant: its window ended (when, how long before, why), or none is known. */
 export type InactiveSession =
-  | { readonly status: "expired"; readonly expiredAt: string; readonly expiredForMs: number }
+  | {
+      readonly status: "expired";
+      readonly expiredAt: string;
+      readonly expiredForMs: number;
+      readonly reason: EndReason;
+    }
   | { readonly status: "missing" };
 
 /** One registration of a session and how its window ended. */
@@ -61,11 +74,14 @@ export interface SessionWindow {
   readonly expiresAt: string;
   /**
    * `active`, or how it ended: `expired` (its window ran out), `replaced` (a new registration
-   * started a new window first) or `deleted` (ended early by a delete).
+   * started a new window first), `deleted` (ended early by a delete) or `call_ended` (the
+   * post-call webhook ended it).
    */
-  readonly status: "active" | "expired" | "replaced" | "deleted";
+  readonly status: "active" | "expired" | "replaced" | "deleted" | "call_ended";
   /** When it actually ended; absent while active. */
   readonly endedAt?: string;
+  /** Why it ended (`expired` is `timed_out`); absent while active. */
+  readonly reason?: EndReason;
 }
 
 /** The stored window of a session registered at `createdAtMs`. */
@@ -83,11 +99,30 @@ export const sessionWindow = (createdAtMs: number, ttlMs: number) => {
 export const isActiveAt = (expiresAtMs: number, nowMs: number): boolean => nowMs < expiresAtMs;
 
 /** Classifies a session window at `nowMs`. */
-export const classify = (session: Session, nowMs: number, endedAtMs?: number): SessionLookup => {
+export const classify = (
+  session: Session,
+  nowMs: number,
+  endedAtMs?: number,
+  endReason: EndReason = "deleted",
+): SessionLookup => {
   const end = Math.min(session.expiresAtMs, endedAtMs ?? Number.POSITIVE_INFINITY);
   if (isActiveAt(end, nowMs)) return { status: "active", session, remainingMs: end - nowMs };
-  return { status: "expired", session, expiredAt: new Date(end).toISOString(), expiredForMs: nowMs - end };
+  const reason = end < session.expiresAtMs ? endReason : "timed_out";
+  return {
+    status: "expired",
+    session,
+    expiredAt: new Date(end).toISOString(),
+    expiredForMs: nowMs - end,
+    reason,
+  };
 };
+
+const STATUS_OF_REASON = {
+  timed_out: "expired",
+  replaced: "replaced",
+  deleted: "deleted",
+  call_ended: "call_ended",
+} as const satisfies Record<EndReason, SessionWindow["status"]>;
 
 interface Registration {
   readonly sessionId: string;
@@ -115,12 +150,10 @@ export const sessionWindows = (
   const ordered = [...byId.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
   return ordered.map((window, index) => {
     const next = ordered[index + 1];
-    const ends: { atMs: number; status: SessionWindow["status"] }[] = [
-      { atMs: window.expiresAtMs, status: "expired" },
-    ];
-    if (next) ends.push({ atMs: next.createdAtMs, status: "replaced" });
+    const ends: { atMs: number; reason: EndReason }[] = [{ atMs: window.expiresAtMs, reason: "timed_out" }];
+    if (next) ends.push({ atMs: next.createdAtMs, reason: "replaced" });
     if (lastSession?.sessionId === window.sessionId && lastSession.endedAtMs !== undefined) {
-      ends.push({ atMs: lastSession.endedAtMs, status: "deleted" });
+      ends.push({ atMs: lastSession.endedAtMs, reason: lastSession.endReason ?? "deleted" });
     }
     const end = ends.reduce((first, e) => (e.atMs < first.atMs ? e : first));
     const base = {
@@ -130,6 +163,11 @@ export const sessionWindows = (
     };
     return isActiveAt(end.atMs, nowMs)
       ? { ...base, status: "active" }
-      : { ...base, status: end.status, endedAt: new Date(end.atMs).toISOString() };
+      : {
+          ...base,
+          status: STATUS_OF_REASON[end.reason],
+          endedAt: new Date(end.atMs).toISOString(),
+          reason: end.reason,
+        };
   });
 };

@@ -32,6 +32,25 @@ import {
   sessionWindow,
 } from "./session-rules.js";
 
+/** Call facts a tool call carries (ElevenLabs `system__` dynamic variables), kept when it starts a session. */
+export interface CallContext {
+  readonly agentId?: string;
+  readonly callSid?: string;
+  readonly callerId?: string;
+  readonly calledNumber?: string;
+}
+
+/** A session started by the first tool call, and the writes that start it (for the task's transaction). */
+export interface SessionStart {
+  readonly session: Session;
+  /** The session item, conditional on no session item existing. */
+  readonly sessionPut: TransactItem;
+  /** The history records of the registration (its line, its window record). */
+  readonly historyLines: readonly TransactItem[];
+  /** Meta fields of the window (`lastSession`...), for the one meta update of the transaction. */
+  readonly meta: LastSession;
+}
+
 /** Options of {@link SessionStore}. */
 export interface SessionStoreOptions {
   readonly client: DynamoDBDocumentClient;
@@ -141,11 +160,18 @@ export class SessionStore {
     const last = meta?.lastSession;
     if (!last) return fromItem;
     const nowMs = this.now();
+    if (last.endedAtMs === undefined && isActiveAt(last.expiresAtMs, nowMs)) {
+      // The meta names a live window whose item was not there a moment ago: a registration (or a
+      // first tool call) committed between the two reads. The item decides, read again.
+      const again = await this.lookupItem(conversationId);
+      if (again.status !== "missing") return again;
+    }
     // The item is gone, so the window is over even if its nominal expiry is later (it was deleted).
     const result = classify(
       fromLastSession(conversationId, last),
       nowMs,
       Math.min(last.endedAtMs ?? nowMs, nowMs),
+      last.endReason ?? "deleted",
     );
     return this.noteExpiry(
       conversationId,
@@ -167,10 +193,110 @@ export class SessionStore {
     const nowMs = this.now();
     if (this.conversations && isActiveAt(old.expiresAtMs, nowMs)) {
       await mapTransientErrors(
-        () => this.conversations?.markSessionEnded(conversationId, old.sessionId, nowMs) ?? Promise.resolve(),
+        () =>
+          this.conversations?.markSessionEnded(conversationId, old.sessionId, nowMs, "deleted") ??
+          Promise.resolve(),
       );
     }
     this.logger.info("Session deleted", { conversationId, sessionId: old.sessionId });
+  }
+
+  /**
+   * Ends the active session now because the call is over (ElevenLabs' post-call webhook): the
+   * same mechanism as {@link delete}, in one transaction: the session item goes (only if it is
+   * still this window and still active) and the meta records `endedAtMs` and the reason. A
+   * callback racing it sees the session either live or ended, never half. Answers whether it
+   * ended a session (false: none was active).
+   */
+  async end(conversationId: string, reason: "call_ended" | "deleted"): Promise<boolean> {
+    assertValidId(conversationId);
+    const output = await mapTransientErrors(() =>
+      this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: { conversationId }, ConsistentRead: true }),
+      ),
+    );
+    if (!output.Item) return false;
+    const session = fromItem(output.Item);
+    const nowMs = this.now();
+    if (!isActiveAt(session.expiresAtMs, nowMs)) return false;
+    const items: TransactItem[] = [
+      {
+        Delete: {
+          TableName: this.tableName,
+          Key: { conversationId },
+          ConditionExpression: "sessionId = :sid AND expiresAtMs > :now",
+          ExpressionAttributeValues: { ":sid": session.sessionId, ":now": nowMs },
+        },
+      },
+    ];
+    if (this.conversations) {
+      items.push({
+        Update: this.conversations.sessionEndUpdate(conversationId, session.sessionId, nowMs, reason),
+      });
+    }
+    const result = await transactWrite(this.client, items);
+    if (!result.committed) return false;
+    this.logger.info("Session ended before its window closed", {
+      conversationId,
+      sessionId: session.sessionId,
+      reason,
+      endedAt: new Date(nowMs).toISOString(),
+      remainingMs: session.expiresAtMs - nowMs,
+    });
+    return true;
+  }
+
+  /**
+   * The writes that start a session at `nowMs` for a conversation that never had one (a phone
+   * agent's first tool call), for the caller's transaction: the session item (only if none
+   * exists), its history line and the meta fields of the window. The caller's meta update must
+   * carry `attribute_not_exists(lastSession)` (see `ConversationStore.sessionRegistrationWrites`),
+   * so an expired or ended session is never restarted and two concurrent first calls start one.
+   */
+  startWrites(conversationId: string, nowMs: number, context: CallContext = {}): SessionStart {
+    assertValidId(conversationId);
+    const window = sessionWindow(nowMs, this.ttlMs);
+    const session: Session = withoutUndefined({
+      conversationId,
+      sessionId: randomUUID(),
+      createdAt: new Date(nowMs).toISOString(),
+      createdAtMs: nowMs,
+      expiresAt: new Date(window.expiresAtMs).toISOString(),
+      expiresAtMs: window.expiresAtMs,
+      ttlMs: this.ttlMs,
+      agentId: context.agentId,
+    });
+    if (!this.conversations)
+      throw new Error("Starting a session from a tool call needs the conversations store");
+    // Everything but the meta update, which the caller writes once, with the task's count.
+    const [, ...historyLines] = this.conversations.sessionRegistrationWrites(
+      conversationId,
+      toLastSession(session),
+    );
+    return {
+      session,
+      sessionPut: {
+        Put: {
+          TableName: this.tableName,
+          Item: toItem(session, window.ttlEpochSeconds),
+          ConditionExpression: "attribute_not_exists(conversationId)",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        },
+      },
+      historyLines,
+      meta: toLastSession(session),
+    };
+  }
+
+  /** Logs a session a tool call started (the transaction committed). */
+  noteStarted(session: Session, toolName: string): void {
+    this.logger.info("Session started by the first tool call", {
+      conversationId: session.conversationId,
+      sessionId: session.sessionId,
+      toolName,
+      expiresAt: session.expiresAt,
+      ttlMs: this.ttlMs,
+    });
   }
 
   /**
@@ -207,7 +333,12 @@ export class SessionStore {
     if (failedCheck) {
       const state = classify(fromItem(failedCheck as unknown as Record<string, unknown>), atMs);
       if (state.status === "expired")
-        return { status: "expired", expiredAt: state.expiredAt, expiredForMs: state.expiredForMs };
+        return {
+          status: "expired",
+          expiredAt: state.expiredAt,
+          expiredForMs: state.expiredForMs,
+          reason: state.reason,
+        };
     }
     const lookup = await this.lookup(conversationId);
     if (lookup.status !== "expired") return { status: "missing" };
@@ -216,6 +347,7 @@ export class SessionStore {
       status: "expired",
       expiredAt: new Date(endedAtMs).toISOString(),
       expiredForMs: atMs - endedAtMs,
+      reason: lookup.reason,
     };
   }
 

@@ -1,7 +1,7 @@
 import type { Clock } from "./clock.js";
 import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
-import { assertValidId } from "./ids.js";
+import { assertValidId, ID_PATTERN } from "./ids.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
 import type { Secrets } from "./secrets.js";
@@ -30,7 +30,7 @@ export interface SignedUrlDeps {
 
 /** ElevenLabs' answer, or why there is none. */
 type Upstream =
-  | { readonly ok: true; readonly signedUrl: string }
+  | { readonly ok: true; readonly signedUrl: string; readonly conversationId?: string }
   | { readonly ok: false; readonly status: number; readonly retryAfter: string | null }
   | { readonly ok: false; readonly status: "invalid_response" };
 
@@ -54,10 +54,11 @@ export const issueSignedUrl = async (deps: SignedUrlDeps, request: HttpRequest):
   const upstream = await requestSignedUrl(deps, agentId, await deps.secrets.get("elevenlabsApiKey"));
   if (upstream.ok) {
     const expiresAt = new Date(issuedAtMs + SIGNED_URL_VALIDITY_MS).toISOString();
+    const conversation = upstream.conversationId ? { conversationId: upstream.conversationId } : {};
     return {
       kind: "signed_url_issued",
-      body: { signedUrl: upstream.signedUrl, expiresAt, agentId },
-      log: { agentId, expiresAt },
+      body: { signedUrl: upstream.signedUrl, expiresAt, agentId, ...conversation },
+      log: { agentId, expiresAt, ...conversation },
     };
   }
   const { status } = upstream;
@@ -98,7 +99,9 @@ export const issueSignedUrl = async (deps: SignedUrlDeps, request: HttpRequest):
 
 const requestSignedUrl = async (deps: SignedUrlDeps, agentId: string, apiKey: string): Promise<Upstream> => {
   const base = (deps.apiBaseUrl ?? DEFAULT_ELEVENLABS_API_BASE_URL).replace(/\/+$/, "");
-  const url = `${base}/v1/convai/conversation/get-signed-url?agent_id=${encodeURIComponent(agentId)}`;
+  // include_conversation_id: the answer names the conversation, so the app can register its
+  // session before the browser connects.
+  const url = `${base}/v1/convai/conversation/get-signed-url?agent_id=${encodeURIComponent(agentId)}&include_conversation_id=true`;
   const timeoutMs = deps.timeoutMs ?? DEFAULT_SIGNED_URL_TIMEOUT_MS;
   let response: Response;
   try {
@@ -126,7 +129,24 @@ const requestSignedUrl = async (deps: SignedUrlDeps, agentId: string, apiKey: st
   if (typeof signedUrl !== "string" || !/^(wss|https):\/\/\S+$/.test(signedUrl)) {
     return { ok: false, status: "invalid_response" };
   }
-  return { ok: true, signedUrl };
+  const conversationId = conversationIdOf(body, signedUrl);
+  return { ok: true, signedUrl, ...(conversationId ? { conversationId } : {}) };
+};
+
+/**
+ * The conversation id ElevenLabs gave with a signed URL: a `conversation_id` field of the answer,
+ * else the `conversation_id` query parameter of the signed URL; only a well-formed id.
+ */
+export const conversationIdOf = (body: unknown, signedUrl: string): string | undefined => {
+  const field = (body as { conversation_id?: unknown } | undefined)?.conversation_id;
+  let fromUrl: string | null = null;
+  try {
+    fromUrl = new URL(signedUrl).searchParams.get("conversation_id");
+  } catch {
+    fromUrl = null;
+  }
+  const candidate = typeof field === "string" && field !== "" ? field : fromUrl;
+  return candidate && ID_PATTERN.test(candidate) ? candidate : undefined;
 };
 
 /** Honours a small numeric Retry-After from upstream; otherwise a short default. */

@@ -7,7 +7,7 @@ import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Notifier } from "./notifier.js";
 import type { Outcome } from "./outcomes.js";
-import type { SessionStore } from "./session-store.js";
+import type { EndReason, SessionStore } from "./session-store.js";
 import type { TaskStore } from "./task-store.js";
 import { parseWith } from "./validation.js";
 
@@ -38,6 +38,7 @@ const duplicateOutcome = (conversationId: string, task: TaskRecord): Outcome => 
     duplicate: true,
     taskId: task.taskId,
     ...(task.expiredAt ? { expiredAt: task.expiredAt, expiredForMs: task.expiredForMs } : {}),
+    ...(task.endReason ? { reason: task.endReason } : {}),
   },
   log: { conversationId, taskId: task.taskId, firstOutcome: task.outcome },
 });
@@ -97,10 +98,12 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
     ended.status === "expired"
       ? { expiredAt: ended.expiredAt, expiredForMs: ended.expiredForMs }
       : { expiredAt: new Date(receivedAtMs).toISOString(), expiredForMs: 0 };
+  // Why the window is over: timed out, the call ended (post-call webhook), or it is gone (deleted).
+  const reason: EndReason = ended.status === "expired" ? ended.reason : "deleted";
   const late = await deps.tasks.storeTaskResult(
     conversationId,
     taskId,
-    { result, outcome: "session_expired", receivedAtMs, ...expiry },
+    { result, outcome: "session_expired", receivedAtMs, ...expiry, endReason: reason },
     { known: task },
   );
   if (late.kind === "duplicate") return answerDuplicate(deps, conversationId, late.task, receivedAtMs);
@@ -111,13 +114,18 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
       outcome: "session_expired",
       taskId,
       ...expiry,
-      message: "The session had expired; the result was stored in the conversation history.",
+      reason,
+      message:
+        reason === "call_ended"
+          ? "The call had ended; the result was stored in the conversation history."
+          : "The session had expired; the result was stored in the conversation history.",
     },
     log: {
       conversationId,
       taskId,
       toolName: task.toolName,
       ...expiry,
+      reason,
       receivedAt: new Date(receivedAtMs).toISOString(),
     },
   };

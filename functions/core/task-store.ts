@@ -48,6 +48,8 @@ export interface TaskResultInput {
   readonly receivedAtMs: number;
   readonly expiredAt?: string;
   readonly expiredForMs?: number;
+  /** Why the session was over (`session_expired` outcomes): timed out, call ended... */
+  readonly endReason?: string;
   /** Mark the live push as pending in the same write, so a retry can finish it. */
   readonly pushPending?: boolean;
 }
@@ -71,6 +73,17 @@ export type RecordResult =
 export type CreateTaskResult =
   | { readonly created: true; readonly task: TaskRecord }
   | { readonly created: false; readonly failedCheck?: FailedCheck };
+
+/** How {@link TaskStore.createTask} writes, when it also starts the session (first tool call). */
+export interface CreateTaskOptions {
+  /**
+   * The transaction's one write of the meta item, replacing the default touch: it must count the
+   * task (`ADD taskCount :one`). DynamoDB allows one operation per item in a transaction.
+   */
+  readonly metaWrite?: TransactItem;
+  /** More items of the same transaction (the session's history line). */
+  readonly extra?: readonly TransactItem[];
+}
 
 /** Options of {@link TaskStore}. */
 export interface TaskStoreOptions {
@@ -109,6 +122,7 @@ export class TaskStore {
     conversationId: string,
     task: TaskInput,
     guards: TransactItem[] = [],
+    options: CreateTaskOptions = {},
   ): Promise<CreateTaskResult> {
     assertValidId(conversationId);
     assertValidId(task.taskId, "taskId");
@@ -125,6 +139,15 @@ export class TaskStore {
       ...(task.notifyUrl ? { notifyUrl: task.notifyUrl } : {}),
     };
     const touch = metaTouch(conversationId, record.createdAt);
+    const metaWrite: TransactItem = options.metaWrite ?? {
+      Update: {
+        ...touch,
+        TableName: this.tableName,
+        UpdateExpression: `${touch.UpdateExpression} ADD taskCount :one`,
+        ExpressionAttributeValues: { ...touch.ExpressionAttributeValues, ":one": 1 },
+      },
+    };
+    const taskIndex = guards.length;
     const result = await transactWrite(this.client, [
       ...guards,
       {
@@ -134,14 +157,8 @@ export class TaskStore {
           ConditionExpression: "attribute_not_exists(sk)",
         },
       },
-      {
-        Update: {
-          ...touch,
-          TableName: this.tableName,
-          UpdateExpression: `${touch.UpdateExpression} ADD taskCount :one`,
-          ExpressionAttributeValues: { ...touch.ExpressionAttributeValues, ":one": 1 },
-        },
-      },
+      metaWrite,
+      ...(options.extra ?? []),
       {
         Put: {
           TableName: this.tableName,
@@ -155,11 +172,21 @@ export class TaskStore {
       },
     ]);
     if (result.committed) return { created: true, task: record };
-    // The guards come first in the transaction, so their reasons are its first ones.
+    if (conditionFailed(result.reasons[taskIndex])) {
+      // A task id collision: ids are random UUIDs, so this means a caller reused one on purpose.
+      throw new ValidationError(
+        `Task ${task.taskId} already exists in this conversation.`,
+        [],
+        "task_exists",
+      );
+    }
+    // The guards come first in the transaction, so their reasons are its first ones; a failed
+    // condition of the caller's own meta write (a session start) has no old item to report.
     const failed = result.reasons.slice(0, guards.length).find(conditionFailed);
-    if (failed) return withoutUndefined({ created: false as const, failedCheck: failedCheckOf(failed) });
-    // A task id collision: ids are random UUIDs, so this means a caller reused one on purpose.
-    throw new ValidationError(`Task ${task.taskId} already exists in this conversation.`, [], "task_exists");
+    return withoutUndefined({
+      created: false as const,
+      failedCheck: failed ? failedCheckOf(failed) : undefined,
+    });
   }
 
   /**
@@ -226,6 +253,7 @@ export class TaskStore {
             result: input.result ?? null,
             expiredAt: input.expiredAt,
             expiredForMs: input.expiredForMs,
+            reason: input.endReason,
           }),
         }),
       },
@@ -349,6 +377,10 @@ export class TaskStore {
       values[":expiredAt"] = input.expiredAt;
       values[":expiredForMs"] = input.expiredForMs ?? 0;
     }
+    if (input.endReason !== undefined) {
+      update += ", endReason = :endReason";
+      values[":endReason"] = input.endReason;
+    }
     return {
       TableName: this.tableName,
       Key: { conversationId, sk: taskSortKey(taskId) },
@@ -372,6 +404,7 @@ const storedTask = (known: TaskRecord, input: TaskResultInput, resultAt: string)
   ...(input.expiredAt !== undefined
     ? { expiredAt: input.expiredAt, expiredForMs: input.expiredForMs ?? 0 }
     : {}),
+  ...(input.endReason !== undefined ? { endReason: input.endReason } : {}),
 });
 
 /** Every task item of a conversation, in start order (shared with the history read). */

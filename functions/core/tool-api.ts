@@ -2,47 +2,100 @@ import { randomUUID } from "node:crypto";
 import * as z from "zod/mini";
 import { hashToken, newTaskToken } from "./auth.js";
 import type { Clock } from "./clock.js";
+import type { SessionStartMode } from "./config.js";
+import type { TaskRecord } from "./conversation-items.js";
+import type { ConversationStore } from "./conversation-store.js";
 import type { TaskDispatcher } from "./dispatcher.js";
 import { ServiceUnavailableError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
+import { withoutUndefined } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
-import type { InactiveSession, SessionStore } from "./session-store.js";
+import type { CallContext, InactiveSession, SessionStore } from "./session-store.js";
 import { DISPATCH_WINDOW_MS, visibleStatus } from "./task-dispatch.js";
-import type { TaskStore } from "./task-store.js";
+import type { TaskInput, TaskStore } from "./task-store.js";
 import { parseWith } from "./validation.js";
 
 /** What the tool routes need. */
 export interface ToolDeps {
   readonly sessions: SessionStore;
+  readonly conversations: ConversationStore;
   readonly tasks: TaskStore;
   readonly dispatcher: TaskDispatcher;
   readonly now: Clock;
   readonly logger: AppLogger;
   readonly publicBaseUrl: string;
   readonly exposeCallbackInToolResponse: boolean;
+  /** Whether a tool call may start the session of a conversation that never had one. */
+  readonly sessionStart: SessionStartMode;
 }
 
 /**
- * ElevenLabs sends the tool's parameters as a flat JSON object, with `conversation_id` filled
- * from `system__conversation_id`. Some setups wrap them as `{ tool_name, parameters, ... }`;
- * both are accepted.
+ * The call facts a tool may send, from ElevenLabs' system dynamic variables. The tool sends them
+ * under the variables' own names (`system__call_sid`...); the short names (`call_sid`...) are
+ * read too when no `system__` name is present, but stay task parameters (a tool may mean its own
+ * parameter by them). Every `system__*` name is call context, never a task parameter.
+ */
+const CALL_CONTEXT_FIELDS = {
+  agentId: "agent_id",
+  callSid: "call_sid",
+  callerId: "caller_id",
+  calledNumber: "called_number",
+} as const satisfies Record<keyof CallContext, string>;
+const MAX_CONTEXT_VALUE = 128;
+
+/** The call facts of a tool request, each a non-empty string of at most 128 characters. */
+export const callContextOf = (params: Readonly<Record<string, unknown>>): CallContext => {
+  const context: Record<string, string> = {};
+  for (const [field, name] of Object.entries(CALL_CONTEXT_FIELDS)) {
+    const value = [params[`system__${name}`], params[name]].find(
+      (v): v is string => typeof v === "string" && v.trim() !== "" && v.length <= MAX_CONTEXT_VALUE,
+    );
+    if (value !== undefined) context[field] = value.trim();
+  }
+  // The agent id names the session's agent: only a well-formed id is kept as such.
+  if (context.agentId !== undefined && !ID_PATTERN.test(context.agentId)) delete context.agentId;
+  return context;
+};
+
+/**
+ * The tool's own parameters: `null` and `""` mean "absent" (LLMs fill optional parameters with
+ * them), and `system__*` values are call context, not parameters.
+ */
+export const taskParamsOf = (params: Readonly<Record<string, unknown>>): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.entries(params).filter(([name, v]) => v !== null && v !== "" && !name.startsWith("system__")),
+  );
+
+/**
+ * ElevenLabs sends the tool's parameters as a flat JSON object (POST) or as query parameters
+ * (GET, every value a string), with `conversation_id` filled from `system__conversation_id`.
+ * Some setups wrap them as `{ tool_name, parameters, ... }`; both are accepted.
  */
 export const toolBodySchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
 });
 
-const readToolBody = (request: HttpRequest): { conversationId: string; params: Record<string, unknown> } => {
-  let body = parseJsonBody(request);
+/** The request's parameters: the query of a GET (values are strings), the JSON body of a POST. */
+export const toolInput = (request: HttpRequest): unknown => {
+  if (request.method === "GET") return { ...request.query };
+  const body = parseJsonBody(request);
   if (body && typeof body === "object" && !Array.isArray(body)) {
     const wrapped = body as { parameters?: unknown; conversation_id?: unknown };
     if (wrapped.parameters && typeof wrapped.parameters === "object" && !Array.isArray(wrapped.parameters)) {
-      body = { conversation_id: wrapped.conversation_id, ...(wrapped.parameters as Record<string, unknown>) };
+      return { conversation_id: wrapped.conversation_id, ...(wrapped.parameters as Record<string, unknown>) };
     }
   }
-  const { conversation_id: conversationId, ...params } = parseWith(toolBodySchema, body, "body");
-  return { conversationId, params };
+  return body;
+};
+
+const readToolBody = (
+  request: HttpRequest,
+): { conversationId: string; params: Record<string, unknown>; context: CallContext } => {
+  const source = request.method === "GET" ? "query" : "body";
+  const { conversation_id: conversationId, ...raw } = parseWith(toolBodySchema, toolInput(request), source);
+  return { conversationId, params: taskParamsOf(raw), context: callContextOf(raw) };
 };
 
 /** What the agent hears when its session is gone; said plainly so the LLM can relay it. */
@@ -52,10 +105,19 @@ const notLiveAnswer = (lookup: InactiveSession, conversationId: string, toolName
         kind: "tool_session_expired",
         body: {
           status: "session_expired",
+          reason: lookup.reason,
           message:
-            "This conversation's session has expired, so I can't start that task now. Please start a new session to try again.",
+            lookup.reason === "call_ended"
+              ? "This call has ended, so I can't start that task now."
+              : "This conversation's session has expired, so I can't start that task now. Please start a new session to try again.",
         },
-        log: { conversationId, toolName, expiredAt: lookup.expiredAt, expiredForMs: lookup.expiredForMs },
+        log: {
+          conversationId,
+          toolName,
+          expiredAt: lookup.expiredAt,
+          expiredForMs: lookup.expiredForMs,
+          reason: lookup.reason,
+        },
       }
     : {
         kind: "tool_session_not_found",
@@ -67,6 +129,82 @@ const notLiveAnswer = (lookup: InactiveSession, conversationId: string, toolName
         log: { conversationId, toolName },
       };
 
+/** The live session a task may be created under, or the session this call starts, or why neither. */
+type TaskSession =
+  | { readonly kind: "live"; readonly task: TaskRecord; readonly remainingMs: number; readonly atMs: number }
+  | { readonly kind: "not_live"; readonly answer: Outcome };
+
+/**
+ * Creates the task under the active session (conditional on it still being active), or, for a
+ * conversation that never had a session and `SESSION_START=first-tool-call`, starts the session
+ * in the same transaction as the task. Two concurrent first calls: one starts it, the other
+ * finds it started and creates its task under it.
+ */
+const createTaskInSession = async (
+  deps: ToolDeps,
+  conversationId: string,
+  toolName: string,
+  task: Omit<TaskInput, "sessionId" | "notifyUrl" | "atMs">,
+  context: CallContext,
+): Promise<TaskSession> => {
+  for (let attempt = 0; ; attempt++) {
+    const lookup = await deps.sessions.lookup(conversationId);
+    const nowMs = deps.now();
+    if (lookup.status === "missing" && deps.sessionStart === "first-tool-call" && attempt === 0) {
+      const start = deps.sessions.startWrites(conversationId, nowMs, context);
+      const [metaWrite] = deps.conversations.sessionRegistrationWrites(conversationId, start.meta, {
+        sessionStart: withoutUndefined({
+          by: "first_tool_call",
+          toolName,
+          at: start.session.createdAt,
+          ...context,
+        }),
+      });
+      const created = await deps.tasks.createTask(
+        conversationId,
+        // One clock read for the session's start, the task's createdAt and the dispatch window.
+        { ...task, sessionId: start.session.sessionId, atMs: nowMs },
+        [start.sessionPut],
+        { ...(metaWrite ? { metaWrite } : {}), extra: start.historyLines },
+      );
+      if (created.created) {
+        deps.sessions.noteStarted(start.session, toolName);
+        return { kind: "live", task: created.task, remainingMs: deps.sessions.ttlMs, atMs: nowMs };
+      }
+      continue; // Another first call started it (or a window exists now): decide again from what is stored.
+    }
+    if (lookup.status !== "active") {
+      const inactive: InactiveSession =
+        lookup.status === "expired"
+          ? {
+              status: "expired",
+              expiredAt: lookup.expiredAt,
+              expiredForMs: lookup.expiredForMs,
+              reason: lookup.reason,
+            }
+          : { status: "missing" };
+      return { kind: "not_live", answer: notLiveAnswer(inactive, conversationId, toolName) };
+    }
+    const created = await deps.tasks.createTask(
+      conversationId,
+      {
+        ...task,
+        sessionId: lookup.session.sessionId,
+        ...(lookup.session.notifyUrl ? { notifyUrl: lookup.session.notifyUrl } : {}),
+        // One clock read for the guard and createdAt: accepted at nowMs means createdAt < expiresAt.
+        atMs: nowMs,
+      },
+      [deps.sessions.activeCondition(conversationId, nowMs)],
+    );
+    if (!created.created) {
+      // The session ended between the read and the conditional write: the failed check says when.
+      const ended = await deps.sessions.explainInactive(conversationId, nowMs, created.failedCheck);
+      return { kind: "not_live", answer: notLiveAnswer(ended, conversationId, toolName) };
+    }
+    return { kind: "live", task: created.task, remainingMs: lookup.remainingMs, atMs: nowMs };
+  }
+};
+
 /**
  * `POST /tools/{toolName}`: while the session is active, records a pending task (only the
  * token's hash), dispatches it and answers at once. The task write is conditional on the session
@@ -75,33 +213,19 @@ const notLiveAnswer = (lookup: InactiveSession, conversationId: string, toolName
 export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Outcome> => {
   const toolName = request.pathParameters.toolName;
   assertValidId(toolName, "toolName");
-  const { conversationId, params } = readToolBody(request);
-
-  const lookup = await deps.sessions.lookup(conversationId);
-  if (lookup.status !== "active") return notLiveAnswer(lookup, conversationId, toolName);
+  const { conversationId, params, context } = readToolBody(request);
 
   const taskId = randomUUID();
   const token = newTaskToken();
-  const nowMs = deps.now();
-  const created = await deps.tasks.createTask(
+  const outcome = await createTaskInSession(
+    deps,
     conversationId,
-    {
-      taskId,
-      toolName,
-      params,
-      tokenHash: hashToken(token),
-      sessionId: lookup.session.sessionId,
-      ...(lookup.session.notifyUrl ? { notifyUrl: lookup.session.notifyUrl } : {}),
-      // One clock read for the guard and createdAt: accepted at nowMs means createdAt < expiresAt.
-      atMs: nowMs,
-    },
-    [deps.sessions.activeCondition(conversationId, nowMs)],
+    toolName,
+    { taskId, toolName, params, tokenHash: hashToken(token) },
+    context,
   );
-  if (!created.created) {
-    // The session ended between the read and the conditional write: the failed check says when.
-    const ended = await deps.sessions.explainInactive(conversationId, nowMs, created.failedCheck);
-    return notLiveAnswer(ended, conversationId, toolName);
-  }
+  if (outcome.kind === "not_live") return outcome.answer;
+  const nowMs = outcome.atMs;
 
   const callbackUrl = `${deps.publicBaseUrl}/conversations/${conversationId}/tasks/${taskId}/result`;
   if (deps.now() - nowMs > DISPATCH_WINDOW_MS) {
@@ -122,7 +246,7 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
       params,
       callbackUrl,
       callbackToken: token,
-      createdAt: created.task.createdAt,
+      createdAt: outcome.task.createdAt,
     });
   } catch (error) {
     // The task stays recorded as pending (visible in history); ElevenLabs gets a retryable error.
@@ -164,7 +288,7 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
       taskId,
       toolName,
       dispatcher: deps.dispatcher.kind,
-      remainingMs: lookup.remainingMs,
+      remainingMs: outcome.remainingMs,
     },
   };
 };
@@ -172,21 +296,53 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
 /** Body of `POST /tools/get_task_result` (also the OpenAPI document's source). */
 export const pollBodySchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
-  task_id: z.optional(z.string().check(z.regex(ID_PATTERN))),
+  // `null` and `""` mean "absent": LLMs fill optional parameters so.
+  task_id: z.optional(z.union([z.null(), z.literal(""), z.string().check(z.regex(ID_PATTERN))])),
 });
 
 /**
- * `POST /tools/get_task_result`: the agent polls for its results (ElevenLabs cannot be pushed
- * into mid-call). Answers only while the session is active.
+ * `POST /tools/get_task_result` (or GET with query parameters): the agent polls for its results
+ * (ElevenLabs cannot be pushed into mid-call). Answers while the session is active; before any
+ * session it answers that there are no tasks yet (a read never starts a session).
  */
 export const getTaskResults = async (
   deps: Pick<ToolDeps, "sessions" | "tasks" | "now">,
   request: HttpRequest,
 ): Promise<Outcome> => {
-  const body = parseWith(pollBodySchema, parseJsonBody(request), "body");
+  const body = parseWith(pollBodySchema, toolInput(request), request.method === "GET" ? "query" : "body");
   const conversationId = body.conversation_id;
   const lookup = await deps.sessions.lookup(conversationId);
-  if (lookup.status !== "active") return notLiveAnswer(lookup, conversationId, "get_task_result");
+  if (lookup.status === "missing") {
+    return {
+      kind: "task_results_none_yet",
+      body: {
+        status: "no_tasks",
+        tasks: [],
+        message: "There are no tasks for this conversation yet.",
+      },
+      log: { conversationId },
+    };
+  }
+  if (lookup.status !== "active") {
+    return {
+      kind: "tool_session_expired",
+      body: {
+        status: "session_expired",
+        reason: lookup.reason,
+        message:
+          lookup.reason === "call_ended"
+            ? "This call has ended, so its task results are no longer available here."
+            : "This conversation's session has expired, so its task results are no longer available here.",
+      },
+      log: {
+        conversationId,
+        toolName: "get_task_result",
+        expiredAt: lookup.expiredAt,
+        expiredForMs: lookup.expiredForMs,
+        reason: lookup.reason,
+      },
+    };
+  }
   const nowMs = deps.now();
   const tasks = (await deps.tasks.listTasks(conversationId))
     .filter((t) => !body.task_id || t.taskId === body.task_id)

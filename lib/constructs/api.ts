@@ -44,7 +44,12 @@ export interface ApiProps {
   readonly sessionTtlMs?: number;
   /** What happens to the function and access log groups when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
+  /** Who starts a session (`SESSION_START` of the functions that touch sessions); defaulted in `readAppConfig`. */
+  readonly sessionStart: "first-tool-call" | "app";
 }
+
+/** The route table's entry as the API's route key and integration. */
+type TableRoute = (typeof ROUTES)[number];
 
 /** `register-session` -> `RegisterSession`. */
 const pascal = (name: string) =>
@@ -120,6 +125,12 @@ export class Api extends Construct {
 
     const functions: Record<string, ServiceFunction> = {};
     for (const route of ROUTES) {
+      // A function serves every route of its name (the tool routes answer POST and GET).
+      const existing = functions[route.name];
+      if (existing) {
+        this.addRoute(route, existing, `${pascal(route.name)}${route.method}`);
+        continue;
+      }
       const fn = new ServiceFunction(this, pascal(route.name), {
         name: route.name,
         description: route.description,
@@ -144,18 +155,9 @@ export class Api extends Construct {
       if (access.sessions && props.sessionTtlMs !== undefined) {
         fn.addEnvironment("SESSION_TTL_MS", String(props.sessionTtlMs));
       }
+      if (access.sessions) fn.addEnvironment("SESSION_START", props.sessionStart);
 
-      const [apiRoute] = this.httpApi.addRoutes({
-        path: route.path,
-        methods: [HttpMethod[route.method]],
-        integration: new HttpLambdaIntegration(`${pascal(route.name)}Integration`, fn.handler),
-      });
-      if (apiRoute) {
-        Validations.of(apiRoute).acknowledge({
-          id: "AwsSolutions-APIG4",
-          reason: `Authenticated inside the function (${route.auth} auth from the route table: bearer token, tool secret header, per-task token or ElevenLabs HMAC signature); API Gateway authorizers cannot check these.`,
-        });
-      }
+      this.addRoute(route, fn, pascal(route.name));
       functions[route.name] = fn;
     }
     this.functions = functions;
@@ -164,5 +166,20 @@ export class Api extends Construct {
       value: this.url,
       description: `Base URL of the API (${props.stage})`,
     });
+  }
+
+  /** One API route to its function; `id` names the integration (unchanged for the first route of a function). */
+  private addRoute(route: TableRoute, fn: ServiceFunction, id: string): void {
+    const [apiRoute] = this.httpApi.addRoutes({
+      path: route.path,
+      methods: [HttpMethod[route.method]],
+      integration: new HttpLambdaIntegration(`${id}Integration`, fn.handler),
+    });
+    if (apiRoute) {
+      Validations.of(apiRoute).acknowledge({
+        id: "AwsSolutions-APIG4",
+        reason: `Authenticated inside the function (${route.auth} auth from the route table: bearer token, tool secret header, per-task token or ElevenLabs HMAC signature); API Gateway authorizers cannot check these.`,
+      });
+    }
   }
 }

@@ -442,6 +442,7 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
       taskId: task.taskId,
       expiredAt: registered.expiresAt,
       expiredForMs: expect.any(Number),
+      reason: "timed_out",
       message: expect.any(String),
     });
     expect(late.body.expiredForMs).toBeGreaterThanOrEqual(late.sentAt - expiresAtMs);
@@ -492,7 +493,11 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
       headers: toolAuth,
       body: { conversation_id: conversationId },
     });
-    expect(tooLate.body).toEqual({ status: "session_expired", message: expect.any(String) });
+    expect(tooLate.body).toEqual({
+      status: "session_expired",
+      reason: "timed_out",
+      message: expect.any(String),
+    });
     const poll = await call("POST", "/tools/get_task_result", {
       headers: toolAuth,
       body: { conversation_id: conversationId },
@@ -517,6 +522,7 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
         expiresAt: registered.expiresAt,
         status: "expired",
         endedAt: registered.expiresAt,
+        reason: "timed_out",
       },
     ]);
     expect(history.body.messages.map((m: { kind: string }) => m.kind)).toEqual([
@@ -554,6 +560,104 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
         (c: { conversationId: string }) => c.conversationId,
       ),
     ).toEqual(ids.slice(0, 2));
+  });
+
+  describe("sessions follow the call (phone agents: no app registers the conversation)", () => {
+    const phone = {
+      system__agent_id: "agent_phone",
+      system__call_sid: "CAe2e",
+      system__caller_id: "+15551230000",
+      system__called_number: "+15559870000",
+    };
+    const serviceLines = (message: string) =>
+      jsonLines(`${service.stdout()}\n${service.stderr()}`).filter((line) => line.message === message);
+
+    it("the first tool call starts the session: a callback before the expiry is delivered, after it session_expired (timed_out)", async () => {
+      const conversationId = `phone-${suffix}`;
+      // ElevenLabs' default tool method: GET with the parameters as query strings.
+      const query = new URLSearchParams({ conversation_id: conversationId, order_id: "A1", ...phone });
+      const first = await call("GET", `/tools/lookup_order?${query}`, { headers: toolAuth });
+      expect(first).toMatchObject({ status: 200, body: { status: "accepted" } });
+      const second = await startTask(conversationId, { order_id: "A2" });
+      const session = await call("GET", `/conversations/${conversationId}/session`, { headers: serviceAuth });
+      expect(session).toMatchObject({ status: 200, body: { agentId: "agent_phone" } });
+      const expiresAtMs = Date.parse(session.body.expiresAt);
+      expect(expiresAtMs - Date.parse(session.body.createdAt)).toBe(TTL_MS);
+
+      const firstPath = new URL(String(first.body.callbackUrl)).pathname;
+      const live = await postResult(firstPath, String(first.body.callbackToken), { result: { ok: 1 } });
+      expect(live.receivedAt).toBeLessThan(expiresAtMs);
+      expect(live).toMatchObject({ status: 200, body: { outcome: "delivered" } });
+
+      await waitUntilExpired(expiresAtMs);
+      const late = await postResult(second.callbackPath, second.token, { result: { ok: 2 } });
+      expect(late).toMatchObject({
+        status: 200,
+        body: { outcome: "session_expired", reason: "timed_out", expiredAt: session.body.expiresAt },
+      });
+      // Never restarted by a tool call once it expired.
+      const after = await call("GET", `/tools/lookup_order?${query}`, { headers: toolAuth });
+      expect(after).toMatchObject({ status: 200, body: { status: "session_expired", reason: "timed_out" } });
+
+      const history = await call("GET", `/conversations/${conversationId}`, { headers: serviceAuth });
+      expect(history.body.meta.sessionStart).toMatchObject({
+        by: "first_tool_call",
+        callSid: "CAe2e",
+        callerId: "+15551230000",
+      });
+      expect(history.body.sessions).toEqual([
+        expect.objectContaining({ status: "expired", reason: "timed_out", endedAt: session.body.expiresAt }),
+      ]);
+      expect(serviceLines("Session started by the first tool call")).toContainEqual(
+        expect.objectContaining({ level: "INFO", conversationId }),
+      );
+      // The caller's number is kept in the meta, never logged.
+      expect(`${service.stdout()}${service.stderr()}`).not.toContain("+15551230000");
+    });
+
+    it("a signed post-call webhook ends a live session: the next callback is 200 session_expired (call_ended)", async () => {
+      const conversationId = `ended-${suffix}`;
+      await register(conversationId);
+      const task = await startTask(conversationId);
+      const ended = await postCall(JSON.stringify(transcriptionEvent(conversationId)));
+      expect(ended).toMatchObject({ status: 200, body: { status: "stored" } });
+      const late = await postResult(task.callbackPath, task.token, { result: { eta: "after the call" } });
+      expect(late).toMatchObject({ status: 200, body: { outcome: "session_expired", reason: "call_ended" } });
+      const tool = await call("POST", "/tools/lookup_order", {
+        headers: toolAuth,
+        body: { conversation_id: conversationId },
+      });
+      expect(tool).toMatchObject({ status: 200, body: { status: "session_expired", reason: "call_ended" } });
+      const history = await call("GET", `/conversations/${conversationId}`, { headers: serviceAuth });
+      expect(history.body.sessions).toEqual([
+        expect.objectContaining({ status: "call_ended", reason: "call_ended" }),
+      ]);
+      expect(serviceLines("Callback arrived after session expired")).toContainEqual(
+        expect.objectContaining({ level: "WARN", conversationId, reason: "call_ended" }),
+      );
+    });
+
+    it("get_task_result: 200 'no tasks yet' before any session; task_id null or \"\" means every task", async () => {
+      const conversationId = `poll-${suffix}`;
+      const before = await call("POST", "/tools/get_task_result", {
+        headers: toolAuth,
+        body: { conversation_id: conversationId, task_id: null },
+      });
+      expect(before).toMatchObject({ status: 200, body: { status: "no_tasks", tasks: [] } });
+      await startTask(conversationId);
+      for (const taskId of [null, ""]) {
+        const all = await call("POST", "/tools/get_task_result", {
+          headers: toolAuth,
+          body: { conversation_id: conversationId, task_id: taskId },
+        });
+        expect(all).toMatchObject({ status: 200, body: { status: "active" } });
+        expect(all.body.tasks).toHaveLength(1);
+      }
+      const viaGet = await call("GET", `/tools/get_task_result?conversation_id=${conversationId}&task_id=`, {
+        headers: toolAuth,
+      });
+      expect(viaGet).toMatchObject({ status: 200, body: { status: "active" } });
+    });
   });
 
   it("stores a post-call webhook signed with the local webhook secret; a wrong signature stores nothing", async () => {
@@ -729,12 +833,13 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
         404,
         "task_not_found",
       );
-      // The agent's tools are never a 404: the agent hears why nothing started.
+      // The agent's tools are never a 404: a conversation's first tool call starts its session
+      // (SESSION_START=first-tool-call, the default), so phone agents work without an app.
       const tool = await call("POST", "/tools/lookup_order", {
         headers: toolAuth,
-        body: { conversation_id: never },
+        body: { conversation_id: `phone-first-${suffix}` },
       });
-      expect(tool).toMatchObject({ status: 200, body: { status: "session_not_found" } });
+      expect(tool).toMatchObject({ status: 200, body: { status: "accepted" } });
       expectErrorBody(await call("GET", "/nope", { headers: serviceAuth }), 404, "route_not_found");
       expectErrorBody(
         await call("GET", `/conversations/${never}/session/extra`, { headers: serviceAuth }),
@@ -753,17 +858,14 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
       expectErrorBody(both, 405, "method_not_allowed");
       expect(both.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "POST"]);
 
-      const tool = await call("GET", "/tools/lookup_order", { headers: toolAuth });
+      const tool = await call("DELETE", "/tools/lookup_order", { headers: toolAuth });
       expectErrorBody(tool, 405, "method_not_allowed");
-      expect(tool.headers.get("allow")).toBe("POST");
+      expect(tool.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "POST"]);
 
-      // Two POST routes match this path (get_task_result and {toolName}): still one POST.
-      const poll = await call("GET", "/tools/get_task_result", { headers: toolAuth });
+      // Four routes match this path (get_task_result and {toolName}, GET and POST): each method once.
+      const poll = await call("DELETE", "/tools/get_task_result", { headers: toolAuth });
       expectErrorBody(poll, 405, "method_not_allowed");
-      expect({ allow: poll.headers.get("allow"), message: poll.body.message }).toEqual({
-        allow: "POST",
-        message: "Use POST on this path.",
-      });
+      expect(poll.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "POST"]);
     });
 
     it("413 for a body over the route's limit, whether the handler or the local server sees it first", async () => {

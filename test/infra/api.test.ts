@@ -46,6 +46,7 @@ describe("HTTP API", () => {
       );
       targets.add(integrationId);
     }
+    // One integration per route: a function with two routes (POST and GET) has two.
     expect(targets.size).toBe(ROUTES.length);
   });
 
@@ -55,11 +56,15 @@ describe("HTTP API", () => {
       const permissions = Object.values(template.findResources("AWS::Lambda::Permission")).filter(
         (p) => refId(p.Properties.FunctionName) === fn.id,
       );
-      expect(permissions, route.name).toHaveLength(1);
-      expect(permissions[0]?.Properties.Principal).toBe("apigateway.amazonaws.com");
-      const sourceArn = JSON.stringify(permissions[0]?.Properties.SourceArn);
-      expect(sourceArn, route.name).toContain(`/*/*${route.path}"`);
-      expect(sourceArn, route.name).toContain(`{"Ref":"${apiId}"}`);
+      // One permission per route of the function (the tool routes: POST and GET on one path).
+      const ownRoutes = ROUTES.filter((r) => r.name === route.name);
+      expect(permissions, route.name).toHaveLength(ownRoutes.length);
+      for (const permission of permissions) {
+        expect(permission.Properties.Principal).toBe("apigateway.amazonaws.com");
+        const sourceArn = JSON.stringify(permission.Properties.SourceArn);
+        expect(sourceArn, route.name).toContain(`/*/*${route.path}"`);
+        expect(sourceArn, route.name).toContain(`{"Ref":"${apiId}"}`);
+      }
     }
   });
 

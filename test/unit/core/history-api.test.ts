@@ -37,6 +37,7 @@ describe("sessionWindows", () => {
         expiresAt: iso(T0 + TEN_MIN),
         status: "expired",
         endedAt: iso(T0 + TEN_MIN),
+        reason: "timed_out",
       },
     ]);
   });

@@ -69,6 +69,13 @@ describe("the expiry rule (pure)", () => {
       session,
       expiredAt: "2026-11-27T10:10:00.000Z",
       expiredForMs: 1234,
+      reason: "timed_out",
+    });
+    // Ended early (a delete, the end of the call): the reason given, at the end given.
+    expect(classify(session, T0 + 60_000, T0 + 1000, "call_ended")).toMatchObject({
+      status: "expired",
+      expiredAt: new Date(T0 + 1000).toISOString(),
+      reason: "call_ended",
     });
     expect(classify(session, T0 + 1)).toMatchObject({ status: "active", remainingMs: TEN_MIN - 1 });
   });

@@ -44,7 +44,9 @@ describe("GET /signed-url", () => {
     });
     expect(response.headers?.["cache-control"]).toBe("no-store");
     const [url, init] = fetchImpl.mock.calls[0] ?? [];
-    expect(url).toBe("https://api.elevenlabs.io/v1/convai/conversation/get-signed-url?agent_id=agent_1");
+    expect(url).toBe(
+      "https://api.elevenlabs.io/v1/convai/conversation/get-signed-url?agent_id=agent_1&include_conversation_id=true",
+    );
     expect(init?.headers).toMatchObject({ "xi-api-key": ELEVENLABS_API_KEY });
     expect(init?.signal).toBeInstanceOf(AbortSignal);
     expect(setup.metrics.counts).toEqual({ SignedUrlIssued: 1 });
@@ -57,7 +59,7 @@ describe("GET /signed-url", () => {
     build({ ELEVENLABS_API_BASE_URL: "https://api.eu.residency.elevenlabs.io/" });
     await handler(request());
     expect(String(fetchImpl.mock.calls[0]?.[0])).toBe(
-      "https://api.eu.residency.elevenlabs.io/v1/convai/conversation/get-signed-url?agent_id=agent_1",
+      "https://api.eu.residency.elevenlabs.io/v1/convai/conversation/get-signed-url?agent_id=agent_1&include_conversation_id=true",
     );
   });
 
@@ -148,5 +150,30 @@ describe("GET /signed-url", () => {
     const response = await handler(request());
     expect(response.statusCode).toBe(503);
     expectNoKeyLeak(response);
+  });
+
+  it("returns the conversation id ElevenLabs gives, from the answer's field or else from the signed URL", async () => {
+    fetchImpl.mockResolvedValueOnce(answer(200, { signed_url: SIGNED, conversation_id: "conv_field_1" }));
+    expect(bodyOf(await handler(request()))).toMatchObject({ conversationId: "conv_field_1" });
+    fetchImpl.mockResolvedValueOnce(answer(200, { signed_url: `${SIGNED}&conversation_id=conv_url_2` }));
+    expect(bodyOf(await handler(request()))).toMatchObject({ conversationId: "conv_url_2" });
+    expect(setup.logger.lines).toContainEqual(
+      expect.objectContaining({
+        message: "Signed conversation URL issued",
+        data: expect.objectContaining({ conversationId: "conv_url_2" }),
+      }),
+    );
+  });
+
+  it("leaves conversationId out when ElevenLabs gives none or one that is not an id", async () => {
+    const bad = ["", "conv 1", "a/../b", "x".repeat(129)];
+    for (const id of bad) {
+      fetchImpl.mockResolvedValueOnce(answer(200, { signed_url: SIGNED, conversation_id: id }));
+      const body = bodyOf(await handler(request()));
+      expect(body).toMatchObject({ signedUrl: SIGNED });
+      expect(body).not.toHaveProperty("conversationId");
+    }
+    fetchImpl.mockResolvedValueOnce(answer(200, { signed_url: `${SIGNED}&conversation_id=%3Cscript%3E` }));
+    expect(bodyOf(await handler(request()))).not.toHaveProperty("conversationId");
   });
 });

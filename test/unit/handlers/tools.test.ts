@@ -121,8 +121,9 @@ describe("ElevenLabs tool routes", () => {
     );
   });
 
-  it("answers 200 session_not_found when the conversation never registered a session", async () => {
+  it("answers 200 session_not_found when the conversation never registered a session (SESSION_START=app)", async () => {
     state.session = undefined;
+    setup = testDependencies({ doc, env: { SESSION_START: "app" } });
     const response = await callTool({ conversation_id: "conv-1" });
     expect(bodyOf(response)).toMatchObject({ status: "session_not_found" });
     expect(sent).toHaveLength(0);

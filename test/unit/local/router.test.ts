@@ -16,7 +16,18 @@ describe("local router", () => {
   });
 
   it("names each allowed method once for a 405, even when two routes share the path", () => {
-    expect(matchRoute("GET", "/tools/get_task_result")).toEqual({ methodNotAllowed: ["POST"] });
+    expect(matchRoute("DELETE", "/tools/get_task_result")).toEqual({
+      methodNotAllowed: expect.arrayContaining(["POST", "GET"]),
+    });
+    expect(
+      (matchRoute("DELETE", "/tools/get_task_result") as { methodNotAllowed: string[] }).methodNotAllowed,
+    ).toHaveLength(2);
+    // The tool routes answer GET too (ElevenLabs' default tool method), the static path first.
+    expect(matchRoute("GET", "/tools/get_task_result")).toMatchObject({ route: { name: "get-task-result" } });
+    expect(matchRoute("GET", "/tools/lookup_order")).toMatchObject({
+      route: { name: "call-tool" },
+      pathParameters: { toolName: "lookup_order" },
+    });
     expect(matchRoute("DELETE", "/conversations/c-1/session")).toEqual({
       methodNotAllowed: expect.arrayContaining(["POST", "GET"]),
     });
