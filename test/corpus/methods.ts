@@ -7,8 +7,8 @@ const PATHS: readonly [string, string, readonly string[]][] = [
     "/conversations/{{conversationId}}/session",
     ["PUT", "DELETE", "PATCH", "OPTIONS"],
   ],
-  ["call-tool", "/tools/lookup_order", ["GET", "PUT", "DELETE", "PATCH"]],
-  ["get-task-result", "/tools/get_task_result", ["GET", "PUT", "DELETE"]],
+  ["call-tool", "/tools/lookup_order", ["PUT", "DELETE", "PATCH"]],
+  ["get-task-result", "/tools/get_task_result", ["PUT", "DELETE"]],
   [
     "record-task-result",
     "/conversations/{{conversationId}}/tasks/{{taskId}}/result",

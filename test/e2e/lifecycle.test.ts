@@ -84,7 +84,8 @@ describe("the local service as a process: start, persist, stop", () => {
 
   /** A registered session and a stored post-call transcript: what a restart must keep, or not. */
   const recordConversation = async (service: SpawnedServer, conversationId: string) => {
-    expect((await call(service, "POST", `/conversations/${conversationId}/session`)).status).toBe(201);
+    // The transcript first: a post-call webhook ends a live session (the end of the call), and the
+    // restart must show a session that is still active.
     const webhook = await call(
       service,
       "POST",
@@ -92,6 +93,7 @@ describe("the local service as a process: start, persist, stop", () => {
       JSON.stringify(transcriptionEvent(conversationId)),
     );
     expect(webhook).toMatchObject({ status: 200, body: { status: "stored" } });
+    expect((await call(service, "POST", `/conversations/${conversationId}/session`)).status).toBe(201);
   };
 
   /** Stopped cleanly: the goodbye line, nothing left in the process group (DynamoDB Local included). */

@@ -18,6 +18,7 @@ describe("app config from context", () => {
       taskRunnerBatchSize: 5,
       taskRunnerMaxConcurrency: 10,
       reconcileIntervalMinutes: 5,
+      sessionStart: "first-tool-call",
     });
   });
 

@@ -54,8 +54,6 @@ describe("erasure and rotation on DynamoDB Local", () => {
     const late = await live.handlers.result(liveRequests.result(message));
     expect(late.statusCode).toBe(404);
     expect(bodyOf(late).error).toBe("task_not_found");
-    const tool = await live.handlers.callTool(liveRequests.callTool(id));
-    expect(bodyOf(tool).status).toBe("session_not_found");
     expect(await itemsOf(id)).toEqual([]);
 
     const again = await del(erase(id));

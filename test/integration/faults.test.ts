@@ -76,7 +76,7 @@ interface Scenario {
   /** Invariants of the stored state after the retry; returns violations. */
   readonly verify: (rig: Rig, ctx: Context, responses: HttpResponse[]) => Promise<string[]>;
   /** A documented answer to a fault other than a 503 (the webhook parks what it cannot store). */
-  readonly faultedOk?: (response: HttpResponse) => boolean;
+  readonly faultedOk?: (response: HttpResponse, call: string) => boolean;
   /** How the caller completes after that documented answer. @default the same request again */
   readonly complete?: (rig: Rig, ctx: Context, first: HttpResponse) => Promise<HttpResponse>;
 }
@@ -91,6 +91,9 @@ interface Cell {
   readonly notes: string[];
   readonly violations: string[];
 }
+
+/** The webhook's first DynamoDB call: reading the session it ends (issue 15), which is best effort. */
+const SESSION_END_READ = "0:GetCommand";
 
 describe("DynamoDB faults at every call of every handler that uses DynamoDB (DynamoDB Local)", () => {
   let tables: LocalTables;
@@ -408,7 +411,11 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
       succeeded: (r) =>
         r.statusCode === 200 && (bodyOf(r).status === "stored" || bodyOf(r).replayed === true),
       // Signed events are never refused (ElevenLabs disables failing webhooks): parked instead.
-      faultedOk: (r) => r.statusCode === 200 && bodyOf(r).status === "parked",
+      // A fault while reading the session to end it (the end of the call) is best effort: the
+      // event is stored and the session closes at its expiry (logged as a WARN).
+      faultedOk: (r, call) =>
+        r.statusCode === 200 &&
+        (bodyOf(r).status === "parked" || (bodyOf(r).status === "stored" && call === SESSION_END_READ)),
       // The operator's `npm run replay-parked` completes it.
       complete: async (rig) => {
         const results = await replayParked({ conversations: rig.h.deps.conversations }, rig.parker.parked);
@@ -425,6 +432,8 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
       },
       act: (rig, ctx) => runAt(ctx.at, () => rig.webhookNoParking(postCallRequest(ctx))),
       succeeded: (r) => r.statusCode === 200 && bodyOf(r).status === "stored",
+      faultedOk: (r, call) =>
+        r.statusCode === 200 && bodyOf(r).status === "stored" && call === SESSION_END_READ,
       verify: transcriptOnce,
     },
   ];
@@ -451,7 +460,7 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
       // Cancelled by a concurrent transaction: retried inside transactWrite, so no 503.
       if (!scenario.succeeded(first)) violations.push(`conflict answered ${first.statusCode} ${first.body}`);
     } else {
-      if (scenario.faultedOk?.(first))
+      if (scenario.faultedOk?.(first, `${k}:${call}`))
         notes.push(`documented answer ${first.statusCode} ${String(bodyOf(first).status)}`);
       else if (first.statusCode !== 503) violations.push(`answered ${first.statusCode} ${first.body}`);
       else {
@@ -461,7 +470,7 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
         if (/Exception|socket|timed out|at .*\.ts/.test(first.body)) violations.push("leaks the SDK error");
       }
       const retry =
-        scenario.faultedOk?.(first) && scenario.complete
+        scenario.faultedOk?.(first, `${k}:${call}`) && scenario.complete
           ? await scenario.complete(rig, ctx, first)
           : await scenario.act(rig, ctx);
       responses.push(retry);

@@ -75,6 +75,8 @@ describe("conversation history on DynamoDB Local", () => {
         expiresAt: iso(T0 + TEN_MIN),
         status: "expired",
         endedAt: iso(T0 + TEN_MIN),
+        // The webhook came hours after the session's own end: it timed out, the call did not end it.
+        reason: "timed_out",
       },
     ]);
     expect(history.tasks).toEqual([

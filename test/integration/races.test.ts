@@ -465,15 +465,35 @@ describe("expiry races on DynamoDB Local", () => {
         if (delivered.statusCode !== 200 || status !== "stored")
           stats.violations.push(`${trial}: webhook answered ${delivered.statusCode} ${delivered.body}`);
         const task = await verifyTask(trial, message, callbacks);
+        const { meta, messages } = await partition(conversationId);
         if (task) {
+          // Every request has its own clock, so which of the webhook (the end of the call) and a
+          // callback ran first is the store's serialization order, not their clocks. What must hold:
+          // delivered only before the expiry instant; timed_out only from it, saying that instant;
+          // call_ended only if the webhook did end that session, never later than the callback.
+          const lastSession = meta?.lastSession as { endedAtMs?: number; endReason?: string } | undefined;
           const receivedAtMs = Date.parse(task.resultAt ?? "");
-          if (receivedAtMs < expiresAtMs !== (task.outcome === "delivered"))
-            stats.violations.push(
-              `${trial}: ${task.outcome} at ${receivedAtMs - expiresAtMs} ms from expiry`,
-            );
+          const expiredAtMs = Date.parse(task.expiredAt ?? "");
+          if (task.outcome === "delivered" && receivedAtMs >= expiresAtMs)
+            stats.violations.push(`${trial}: delivered ${receivedAtMs - expiresAtMs} ms after expiry`);
+          if (task.outcome === "session_expired" && task.endReason === "timed_out") {
+            if (receivedAtMs < expiresAtMs)
+              stats.violations.push(`${trial}: timed out ${expiresAtMs - receivedAtMs} ms early`);
+            if (expiredAtMs !== expiresAtMs) stats.violations.push(`${trial}: expiredAt ${task.expiredAt}`);
+          }
+          if (task.outcome === "session_expired" && task.endReason === "call_ended") {
+            if (lastSession?.endReason !== "call_ended" || lastSession.endedAtMs === undefined)
+              stats.violations.push(`${trial}: call_ended but the meta says ${JSON.stringify(lastSession)}`);
+            if (!(expiredAtMs <= receivedAtMs && expiredAtMs <= expiresAtMs))
+              stats.violations.push(`${trial}: call_ended expiredAt ${task.expiredAt}`);
+          }
+          if (
+            task.outcome === "session_expired" &&
+            !["timed_out", "call_ended"].includes(String(task.endReason))
+          )
+            stats.violations.push(`${trial}: reason ${String(task.endReason)}`);
         }
         // The transcript is whole and stored once, next to the one task result.
-        const { meta, messages } = await partition(conversationId);
         const kinds = messages.map((m) => String(m.kind));
         const transcript = kinds.filter((k) => k === "transcript").length;
         const analysis = kinds.filter((k) => k === "call_analysis").length;
