@@ -25,22 +25,28 @@ export interface ToolDeps {
 
 /**
  * ElevenLabs sends the tool's parameters as a flat JSON object, with `conversation_id` filled
- * from `system__conversation_id`. Some setups wrap them as `{ tool_name, parameters, ... }`;
- * both are accepted.
+ * from `system__conversation_id`. Some setups wrap them as `{ tool_name, parameters,
+ * conversation_id }`; both are accepted. The top-level `conversation_id` is the system's and the
+ * only one that counts: `parameters` is filled by the LLM, so a `conversation_id` in it (a
+ * prompt injection's way into another conversation) is never read and never stored.
  */
 export const toolBodySchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
 });
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** The tool's own parameters: every key but the system's `conversation_id`, `__proto__` included. */
+const ownParams = (source: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(source).filter(([key]) => key !== "conversation_id"));
+
 const readToolBody = (request: HttpRequest): { conversationId: string; params: Record<string, unknown> } => {
-  let body = parseJsonBody(request);
-  if (body && typeof body === "object" && !Array.isArray(body)) {
-    const wrapped = body as { parameters?: unknown; conversation_id?: unknown };
-    if (wrapped.parameters && typeof wrapped.parameters === "object" && !Array.isArray(wrapped.parameters)) {
-      body = { conversation_id: wrapped.conversation_id, ...(wrapped.parameters as Record<string, unknown>) };
-    }
-  }
-  const { conversation_id: conversationId, ...params } = parseWith(toolBodySchema, body, "body");
+  const body = parseJsonBody(request);
+  const { conversation_id: conversationId } = parseWith(toolBodySchema, body, "body");
+  // Read from the parsed JSON, not zod's copy: zod drops a `__proto__` key, which is ordinary data here.
+  const source = body as Record<string, unknown>;
+  const params = isObject(source.parameters) ? ownParams(source.parameters) : ownParams(source);
   return { conversationId, params };
 };
 
@@ -158,7 +164,14 @@ export const getTaskResults = async (
   deps: Pick<ToolDeps, "sessions" | "tasks">,
   request: HttpRequest,
 ): Promise<Outcome> => {
-  const body = parseWith(pollBodySchema, parseJsonBody(request), "body");
+  const raw = parseJsonBody(request);
+  // The wrapped shape carries task_id in the LLM's `parameters`; conversation_id only ever counts at the top.
+  const wrapped = isObject(raw) && isObject(raw.parameters) ? raw.parameters : undefined;
+  const body = parseWith(
+    pollBodySchema,
+    wrapped && isObject(raw) ? { ...wrapped, conversation_id: raw.conversation_id } : raw,
+    "body",
+  );
   const conversationId = body.conversation_id;
   const lookup = await deps.sessions.lookup(conversationId);
   if (lookup.status !== "active") return notLiveAnswer(lookup, conversationId, "get_task_result");
