@@ -1,5 +1,5 @@
 import { ValidationError } from "./errors.js";
-import { assertValidId } from "./ids.js";
+import { assertValidId, ID_PATTERN } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { CONVERSATIONS_TABLE } from "./table-schema.js";
 
@@ -165,6 +165,44 @@ export const clampLimit = (limit: number | undefined) => {
 export const encodeCursor = (key: Record<string, unknown>): string =>
   Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
 
+const MESSAGE_SK = /^msg#\d{15}#\d{6}#[a-z_]{1,40}#[A-Za-z0-9_-]{1,128}$/;
+const LIST_SK = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[A-Za-z0-9_-]{1,128}$/;
+
+const hasExactly = (record: Record<string, unknown>, keys: readonly string[]) => {
+  const own = Object.keys(record);
+  return own.length === keys.length && keys.every((k) => typeof record[k] === "string");
+};
+
+/**
+ * Whether a decoded cursor is a key this API could have returned for that query: exactly the
+ * table's (and for the list, the index's) key attributes, in the queried range. Anything else
+ * would reach DynamoDB as an `ExclusiveStartKey` it refuses (a 500), or page another
+ * conversation's history.
+ */
+const isCursorKey = (record: Record<string, unknown>, conversationId: string | undefined): boolean => {
+  const { partitionKey, sortKey, listIndex } = CONVERSATIONS_TABLE;
+  if (conversationId !== undefined) {
+    return (
+      hasExactly(record, [partitionKey, sortKey]) &&
+      record[partitionKey] === conversationId &&
+      MESSAGE_SK.test(String(record[sortKey]))
+    );
+  }
+  const id = String(record[partitionKey]);
+  return (
+    hasExactly(record, [partitionKey, sortKey, listIndex.partitionKey, listIndex.sortKey]) &&
+    ID_PATTERN.test(id) &&
+    record[sortKey] === META_SK &&
+    record[listIndex.partitionKey] === LIST_PK &&
+    LIST_SK.test(String(record[listIndex.sortKey])) &&
+    String(record[listIndex.sortKey]).endsWith(`#${id}`)
+  );
+};
+
+/**
+ * Decodes a cursor for one conversation's history (`conversationId`) or for the conversation
+ * list (no `conversationId`); anything it could not have been is a 400 `invalid_cursor`.
+ */
 export const decodeCursor = (cursor: string, conversationId?: string): Record<string, unknown> => {
   const invalid = () =>
     new ValidationError("cursor is not a cursor this API returned.", ["cursor"], "invalid_cursor");
@@ -176,15 +214,8 @@ export const decodeCursor = (cursor: string, conversationId?: string): Record<st
     throw invalid();
   }
   if (!key || typeof key !== "object" || Array.isArray(key)) throw invalid();
-  const entries = Object.entries(key);
-  if (entries.length > 4 || entries.some(([, v]) => typeof v !== "string")) throw invalid();
-  const record = key as Record<string, string>;
-  if (
-    conversationId !== undefined &&
-    (record.conversationId !== conversationId || !record.sk?.startsWith(MSG_PREFIX))
-  ) {
-    throw invalid();
-  }
+  const record = key as Record<string, unknown>;
+  if (!isCursorKey(record, conversationId)) throw invalid();
   return record;
 };
 

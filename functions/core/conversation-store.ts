@@ -65,6 +65,8 @@ export interface ConversationStoreOptions {
 
 const BATCH_SIZE = 25;
 const BATCH_RETRIES = 8;
+/** Batch writes in flight at once for one long transcript (each is one HTTP request to DynamoDB). */
+const BATCH_CONCURRENCY = 8;
 
 /**
  * Conversation history: the meta record and the history lines, in one table with no TTL (tasks
@@ -164,25 +166,36 @@ export class ConversationStore {
     if (messages.length === 0) return;
     const at = iso(this.now());
     const items = messages.map((m) => messageItem(conversationId, m));
-    for (let i = 0; i < items.length; i += BATCH_SIZE) {
-      let pending = items.slice(i, i + BATCH_SIZE).map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > BATCH_RETRIES) {
-          throw new ServiceUnavailableError(
-            "The database kept throttling the history write. Please retry shortly.",
-          );
-        }
-        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
-        const output = await mapTransientErrors(() =>
-          this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } })),
-        );
-        pending = (output.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
-      }
-    }
+    const batches: Record<string, unknown>[][] = [];
+    for (let i = 0; i < items.length; i += BATCH_SIZE) batches.push(items.slice(i, i + BATCH_SIZE));
+    // A 20 000-line transcript is 800 batches: written one after the other they took 10–16 s
+    // against a 30 s limit, so a few run at once (keys are deterministic: order does not matter).
+    let next = 0;
+    const worker = async () => {
+      for (let batch = batches[next++]; batch; batch = batches[next++]) await this.writeBatch(batch);
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, batches.length) }, worker));
     const touch = metaTouch(conversationId, at);
     await mapTransientErrors(() =>
       this.client.send(new UpdateCommand({ TableName: this.tableName, ...touch })),
     );
+  }
+
+  /** Writes one batch of up to 25 items, retrying unprocessed items with backoff. */
+  private async writeBatch(items: readonly Record<string, unknown>[]): Promise<void> {
+    let pending = items.map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > BATCH_RETRIES) {
+        throw new ServiceUnavailableError(
+          "The database kept throttling the history write. Please retry shortly.",
+        );
+      }
+      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
+      const output = await mapTransientErrors(() =>
+        this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } })),
+      );
+      pending = (output.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
+    }
   }
 
   /** Updates meta fields written after the call (analysis, final status). Creates meta if absent. */
