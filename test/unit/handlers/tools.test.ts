@@ -100,6 +100,48 @@ describe("ElevenLabs tool routes", () => {
     expect(sent[0]?.params).toEqual({ order_id: "A1" });
   });
 
+  // Issue 19, reproduction 4: parameters are filled by the LLM, conversation_id by the system.
+  it.each([
+    ["flat", { conversation_id: "conv-1", order_id: "A1" }],
+    ["wrapped", { tool_name: "lookup_order", conversation_id: "conv-1", parameters: { order_id: "A1" } }],
+    [
+      "wrapped, with an LLM-filled conversation_id in parameters",
+      {
+        tool_name: "lookup_order",
+        conversation_id: "conv-1",
+        parameters: { conversation_id: "conv-2", order_id: "A1" },
+      },
+    ],
+    [
+      "flat, with a conversation_id in the query",
+      { conversation_id: "conv-1", order_id: "A1" },
+      { conversation_id: "conv-2" },
+    ],
+  ])(
+    "the system conversation_id wins for a %s body",
+    async (_shape, body, query?: Record<string, string>) => {
+      const response = await makeCallTool({ ...setup.deps, dispatcher })(
+        apiEvent({
+          method: "POST",
+          path: "/tools/lookup_order",
+          pathParameters: { toolName: "lookup_order" },
+          headers: toolHeaders,
+          body,
+          ...(query ? { query } : {}),
+        }),
+      );
+      expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+      expect(sent[0]).toMatchObject({ conversationId: "conv-1", params: { order_id: "A1" } });
+      expect(sent[0]?.params).not.toHaveProperty("conversation_id");
+    },
+  );
+
+  it("refuses a wrapped body whose only conversation_id is the LLM's", async () => {
+    const response = await callTool({ tool_name: "lookup_order", parameters: { conversation_id: "conv-1" } });
+    expect(response.statusCode).toBe(400);
+    expect(sent).toHaveLength(0);
+  });
+
   it("answers 200 session_expired the agent can speak, dispatches nothing and logs a WARN", async () => {
     vi.setSystemTime(T0 + TEN_MIN);
     const response = await callTool({ conversation_id: "conv-1", order_id: "A1" });
