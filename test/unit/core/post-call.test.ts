@@ -179,7 +179,7 @@ describe("interpretPostCallEvent", () => {
     [
       "a line without time_in_call_secs",
       transcriptionEvent("conv_1", { transcript: [{ role: "user", message: "hi" }] }),
-      "data.transcript.0.time_in_call_secs must be a number of seconds ≥ 0",
+      "data.transcript.0.time_in_call_secs is required",
     ],
   ])("calls %s unusable, saying why", (_label, body, problem) => {
     expect(interpret(body)).toMatchObject({ kind: "unusable", problem });
