@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor } from "../functions/core/conversation-items.js";
+import { decodeTableKey, encodeCursor } from "../functions/core/conversation-items.js";
 import { migrateHistory } from "../functions/core/history-migration.js";
 import { createConversationDependencies } from "../functions/core/table-dependencies.js";
 
@@ -20,7 +20,7 @@ const main = async () => {
   const fromIndex = process.argv.indexOf("--from");
   const from = fromIndex >= 0 ? process.argv[fromIndex + 1] : undefined;
   const totals = await migrateHistory(deps.doc, tableName, {
-    ...(from ? { startKey: decodeCursor(from) } : {}),
+    ...(from ? { startKey: decodeTableKey(from) } : {}),
     onPage: (page) =>
       console.log(
         JSON.stringify({

@@ -21,9 +21,12 @@ const main = async () => {
   const { results, ...totals } = summary;
   console.log(JSON.stringify({ message: "Replay of parked post-call events finished", ...totals }));
   for (const r of results.filter((x) => x.outcome !== "stored" && x.outcome !== "ignored")) {
-    console.log(JSON.stringify({ message: "Event kept parked", ...r }));
+    const message = r.permanent
+      ? "Event failed permanently; set aside for a person, not retried"
+      : "Event kept parked; storage was unavailable, run again later";
+    console.log(JSON.stringify({ message, ...r }));
   }
-  process.exitCode = summary.keptParked > 0 ? 2 : 0;
+  process.exitCode = summary.keptParked > 0 || summary.failedPermanently > 0 ? 2 : 0;
 };
 
 main().catch((error: unknown) => {

@@ -1,5 +1,5 @@
 import { ValidationError } from "./errors.js";
-import { assertValidId } from "./ids.js";
+import { assertValidId, ID_PATTERN } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { CONVERSATIONS_TABLE } from "./table-schema.js";
 
@@ -218,26 +218,86 @@ export const clampLimit = (limit: number | undefined) => {
 export const encodeCursor = (key: Record<string, unknown>): string =>
   Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
 
-export const decodeCursor = (cursor: string, conversationId?: string): Record<string, unknown> => {
-  const invalid = () =>
-    new ValidationError("cursor is not a cursor this API returned.", ["cursor"], "invalid_cursor");
-  if (cursor.length > 1024 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+const MESSAGE_SK = /^msg#\d{15}#\d{6}#[a-z_]{1,40}#[A-Za-z0-9_-]{1,128}$/;
+const LIST_SK = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[A-Za-z0-9_-]{1,128}$/;
+
+/** `<ISO instant>#<conversation id>`, a `listSk` the service writes (the instant a real one). */
+const isListPosition = (position: string): boolean => {
+  if (!LIST_SK.test(position)) return false;
+  const at = position.slice(0, 24);
+  const ms = Date.parse(at);
+  return Number.isFinite(ms) && new Date(ms).toISOString() === at;
+};
+
+const hasExactly = (record: Record<string, unknown>, keys: readonly string[]) => {
+  const own = Object.keys(record);
+  return own.length === keys.length && keys.every((k) => typeof record[k] === "string");
+};
+
+/**
+ * Whether a decoded cursor is one this API could have returned for that query. A history cursor
+ * is exactly the table's key, in the requested conversation's history lines; anything else would
+ * reach DynamoDB as an `ExclusiveStartKey` it refuses (a 500), or page another conversation's
+ * history. A listing cursor is `{ listSk }` (or the whole index key, as the unsharded index's
+ * cursors were) with a `listSk` of the form `<ISO time>#<conversation id>`.
+ */
+const isCursorKey = (record: Record<string, unknown>, conversationId: string | undefined): boolean => {
+  const { partitionKey, sortKey, listIndex } = CONVERSATIONS_TABLE;
+  if (conversationId !== undefined) {
+    return (
+      hasExactly(record, [partitionKey, sortKey]) &&
+      record[partitionKey] === conversationId &&
+      MESSAGE_SK.test(String(record[sortKey]))
+    );
+  }
+  const position = String(record[listIndex.sortKey]);
+  if (hasExactly(record, [listIndex.sortKey])) return isListPosition(position);
+  const id = String(record[partitionKey]);
+  return (
+    hasExactly(record, [partitionKey, sortKey, listIndex.partitionKey, listIndex.sortKey]) &&
+    ID_PATTERN.test(id) &&
+    record[sortKey] === META_SK &&
+    listPartitionKeys().includes(String(record[listIndex.partitionKey])) &&
+    isListPosition(position) &&
+    position.endsWith(`#${id}`)
+  );
+};
+
+const invalidCursor = () =>
+  new ValidationError("cursor is not a cursor this API returned.", ["cursor"], "invalid_cursor");
+
+/** The JSON object a cursor encodes, or a 400 `invalid_cursor`. */
+const parseCursor = (cursor: string): Record<string, unknown> => {
+  if (cursor.length > 1024 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalidCursor();
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
   } catch {
-    throw invalid();
+    throw invalidCursor();
   }
-  if (!key || typeof key !== "object" || Array.isArray(key)) throw invalid();
-  const entries = Object.entries(key);
-  if (entries.length > 4 || entries.some(([, v]) => typeof v !== "string")) throw invalid();
-  const record = key as Record<string, string>;
-  if (
-    conversationId !== undefined &&
-    (record.conversationId !== conversationId || !record.sk?.startsWith(MSG_PREFIX))
-  ) {
-    throw invalid();
-  }
+  if (!key || typeof key !== "object" || Array.isArray(key)) throw invalidCursor();
+  return key as Record<string, unknown>;
+};
+
+/**
+ * Decodes a cursor for one conversation's history (`conversationId`) or for the conversation
+ * list (no `conversationId`); anything it could not have been is a 400 `invalid_cursor`.
+ */
+export const decodeCursor = (cursor: string, conversationId?: string): Record<string, unknown> => {
+  const record = parseCursor(cursor);
+  if (!isCursorKey(record, conversationId)) throw invalidCursor();
+  return record;
+};
+
+/**
+ * Decodes a resume key of a scan over the whole table (`npm run migrate -- --from`): exactly the
+ * table's key, any item's. Anything else is a 400 `invalid_cursor`.
+ */
+export const decodeTableKey = (cursor: string): Record<string, unknown> => {
+  const record = parseCursor(cursor);
+  const { partitionKey, sortKey } = CONVERSATIONS_TABLE;
+  if (!hasExactly(record, [partitionKey, sortKey]) || !ID_PATTERN.test(String(record[partitionKey])))
+    throw invalidCursor();
   return record;
 };
 

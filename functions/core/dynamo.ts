@@ -8,6 +8,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { isTransientError, ServiceUnavailableError } from "./errors.js";
+import { restoreKeys } from "./storable.js";
 
 /** One item of a DocumentClient `TransactWriteItems` request. */
 export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
@@ -81,7 +82,10 @@ export const cancellationReasons = (error: unknown): CancellationReason[] | unde
   if (!(error instanceof Error) || error.name !== "TransactionCanceledException") return undefined;
   const raw = (error as { CancellationReasons?: RawReason[] }).CancellationReasons ?? [];
   // The items in cancellation reasons come back raw even through the DocumentClient: unmarshall them.
-  return raw.map((r) => ({ code: r.Code ?? "None", ...(r.Item ? { item: unmarshall(r.Item) } : {}) }));
+  return raw.map((r) => ({
+    code: r.Code ?? "None",
+    ...(r.Item ? { item: restoreKeys(unmarshall(r.Item)) } : {}),
+  }));
 };
 
 /** Maps transient SDK failures to a 503-able error; everything else is rethrown as is. */

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { AppError, PayloadTooLargeError, ServiceUnavailableError, ValidationError } from "./errors.js";
 import type { AppLogger } from "./powertools.js";
+import { unstorable } from "./storable.js";
 
 /** A request as every handler sees it: lowercased headers and the exact raw body bytes. */
 export interface HttpRequest {
@@ -87,39 +88,6 @@ export const parseJsonBody = (request: HttpRequest, options: { allowEmpty?: bool
   const problem = unstorable(value, "body");
   if (problem) throw new ValidationError(`The request body cannot be stored: ${problem}.`, [problem]);
   return value;
-};
-
-/** DynamoDB allows 32 levels of nesting; the items we store a body in add a few. */
-const MAX_JSON_DEPTH = 24;
-
-/**
- * Why DynamoDB could not store this JSON value, or undefined: integers beyond ±2^53 (the
- * DocumentClient refuses to round them), magnitudes below 1e-130, empty map keys, too deep.
- * Rejected here they are a 400 before any write, instead of a 500 from the write.
- */
-export const unstorable = (value: unknown, path: string, depth = 0): string | undefined => {
-  if (depth > MAX_JSON_DEPTH) return `${path} is nested more than ${MAX_JSON_DEPTH} levels deep`;
-  if (typeof value === "number") {
-    if (Number.isInteger(value) && !Number.isSafeInteger(value))
-      return `${path} is an integer beyond ±2^53; send it as a string`;
-    if (value !== 0 && Math.abs(value) < 1e-130) return `${path} is a number too close to zero to store`;
-    return undefined;
-  }
-  if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const problem = unstorable(item, `${path}[${i}]`, depth + 1);
-      if (problem) return problem;
-    }
-    return undefined;
-  }
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      if (key === "") return `${path} has an empty key`;
-      const problem = unstorable(item, `${path}.${key}`, depth + 1);
-      if (problem) return problem;
-    }
-  }
-  return undefined;
 };
 
 /**

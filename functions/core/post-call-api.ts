@@ -116,7 +116,7 @@ export const receivePostCallWebhook = async (deps: PostCallDeps, request: HttpRe
     });
   const rawBody = request.rawBody.toString("utf8");
   const receivedAt = new Date(receivedAtMs).toISOString();
-  const event = interpretPostCallEvent(rawBody, receivedAtMs);
+  const event = interpretSafely(rawBody, receivedAtMs, deps.logger);
   const about = { eventType: event.eventType, conversationId: event.conversationId, receivedAt };
 
   if (event.kind === "ignored") {
@@ -167,6 +167,20 @@ const endSession = async (
   }
 };
 
+/**
+ * Interprets a verified body inside the webhook's protected path: a payload the rules did not
+ * foresee becomes `unusable` (parked for a person, answered 200), never a 500 that ElevenLabs
+ * would retry until it disables the webhook.
+ */
+const interpretSafely = (rawBody: string, receivedAtMs: number, logger?: AppLogger): PostCallEvent => {
+  try {
+    return interpretPostCallEvent(rawBody, receivedAtMs);
+  } catch (error) {
+    logger?.error("Interpreting a signed post-call event failed unexpectedly", { error: errorName(error) });
+    return { kind: "unusable", problem: `interpretation failed: ${errorName(error)}` };
+  }
+};
+
 const parkUnstored = async (
   deps: PostCallDeps,
   about: Record<string, unknown>,
@@ -209,6 +223,11 @@ const tryPark = async (
 export interface ReplayResult {
   readonly receivedAt: string;
   readonly outcome: "stored" | "ignored" | "unusable" | "failed";
+  /**
+   * Whether replaying it again cannot help: `unusable` events and storage failures other than
+   * the database being unavailable. Those are set aside for a person, never retried forever.
+   */
+  readonly permanent?: boolean;
   readonly eventType?: string;
   readonly conversationId?: string;
   /** Why it was not stored (`unusable` and `failed`). */
@@ -229,7 +248,7 @@ export const replayParked = async (
   for (const parked of events) {
     const receivedAtMs = Date.parse(parked.receivedAt);
     const event: PostCallEvent = Number.isFinite(receivedAtMs)
-      ? interpretPostCallEvent(parked.rawBody, receivedAtMs)
+      ? interpretSafely(parked.rawBody, receivedAtMs)
       : { kind: "unusable", problem: "receivedAt is not a date" };
     const about = withoutUndefined({
       receivedAt: parked.receivedAt,
@@ -238,13 +257,14 @@ export const replayParked = async (
     }) as Pick<ReplayResult, "receivedAt" | "eventType" | "conversationId">;
     if (event.kind === "ignored") results.push({ ...about, outcome: "ignored" });
     else if (event.kind === "unusable")
-      results.push({ ...about, outcome: "unusable", reason: event.problem });
+      results.push({ ...about, outcome: "unusable", reason: event.problem, permanent: true });
     else {
       try {
         await storePostCallEvent(deps, event);
         results.push({ ...about, outcome: "stored" });
       } catch (error) {
-        results.push({ ...about, outcome: "failed", reason: errorName(error) });
+        const permanent = !(error instanceof ServiceUnavailableError);
+        results.push({ ...about, outcome: "failed", reason: errorName(error), permanent });
       }
     }
   }

@@ -2,6 +2,7 @@ import * as z from "zod/mini";
 import type { MessageInput } from "./conversation-items.js";
 import { ID_PATTERN } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
+import { toStorable } from "./storable.js";
 import { formatIssues } from "./validation.js";
 
 // What an ElevenLabs post-call payload means for the history: pure functions of the raw body,
@@ -13,6 +14,13 @@ const MAX_TOOL_TEXT = 4_000;
 const MAX_TOOL_ENTRIES = 20;
 const MAX_FACT_JSON = 32_000;
 const MAX_LABEL = 128;
+const MAX_NOTES = 20;
+/**
+ * The latest instant a history line may carry: its sort key has 15 digits of epoch ms (year
+ * 33658), and `toISOString` works to year 275760. A time beyond it (`start_time_unix_secs: 1e20`)
+ * is recorded as invalid, never thrown.
+ */
+const MAX_TIME_MS = 999_999_999_999_999;
 
 // ---------------------------------------------------------------------------------------------
 // Payload shapes (ElevenLabs post-call webhooks). Loose on purpose: unknown fields are ignored,
@@ -20,7 +28,10 @@ const MAX_LABEL = 128;
 // ---------------------------------------------------------------------------------------------
 
 const optionalText = z.optional(z.nullable(z.string()));
+/** Seconds ≥ 0. Finite but out of range (`1e20`) is noted when interpreting, not refused. */
+const seconds = z.number().check(z.gte(0));
 const optionalNumber = z.optional(z.nullable(z.number().check(z.gte(0))));
+const optionalSeconds = optionalNumber;
 const looseRecord = z.optional(z.nullable(z.record(z.string(), z.unknown())));
 
 /** The webhook envelope every post-call event shares (also the OpenAPI document's source). */
@@ -33,7 +44,7 @@ export const envelopeSchema = z.looseObject({
 const transcriptLineSchema = z.looseObject({
   role: z.string(),
   message: optionalText,
-  time_in_call_secs: z.number().check(z.gte(0)),
+  time_in_call_secs: seconds,
   tool_calls: z.optional(z.nullable(z.array(z.unknown()))),
   tool_results: z.optional(z.nullable(z.array(z.unknown()))),
   interrupted: z.optional(z.nullable(z.boolean())),
@@ -51,8 +62,8 @@ export const transcriptionSchema = z.looseObject({
   has_response_audio: z.optional(z.unknown()),
   conversation_initiation_client_data: z.optional(z.unknown()),
   metadata: z.looseObject({
-    start_time_unix_secs: z.number().check(z.gte(0)),
-    call_duration_secs: optionalNumber,
+    start_time_unix_secs: seconds,
+    call_duration_secs: optionalSeconds,
     termination_reason: optionalText,
     main_language: optionalText,
     phone_call: z.optional(z.unknown()),
@@ -132,13 +143,14 @@ export const interpretPostCallEvent = (rawBody: string, receivedAtMs: number): P
     const parsed = transcriptionSchema.safeParse(data);
     if (!parsed.success)
       return unusable(eventType, conversationId, formatIssues(parsed.error.issues, "data"));
-    return transcription(eventType, parsed.data);
+    return transcription(eventType, parsed.data, rawAnalysis(json), receivedAtMs);
   }
   if (type === "call_initiation_failure") {
     const parsed = initiationFailureSchema.safeParse(data);
     if (!parsed.success)
       return unusable(eventType, conversationId, formatIssues(parsed.error.issues, "data"));
-    return initiationFailure(eventType, parsed.data, eventTimestamp ? eventTimestamp * 1000 : receivedAtMs);
+    const failedAtMs = eventTimestamp ? eventTimestamp * 1000 : receivedAtMs;
+    return initiationFailure(eventType, parsed.data, validTimeMs(failedAtMs) ? failedAtMs : receivedAtMs);
   }
   // post_call_audio (base64 MP3) and types added later: acknowledged, never stored.
   return { kind: "ignored", eventType, ...(conversationId ? { conversationId } : {}) };
@@ -155,22 +167,65 @@ const unusable = (
   problem: issues.slice(0, 5).join("; "),
 });
 
-const transcription = (eventType: string, data: TranscriptionData): PostCallEvent => {
+/**
+ * The analysis' free-form records as parsed from JSON: zod rebuilds records by assignment, which
+ * drops a `__proto__` key, and these are the caller's data, stored as sent.
+ */
+const rawAnalysis = (json: unknown): Record<string, unknown> | undefined => {
+  const data = isRecord(json) ? json.data : undefined;
+  const analysis = isRecord(data) ? data.analysis : undefined;
+  return isRecord(analysis) ? analysis : undefined;
+};
+
+const validTimeMs = (ms: number) => Number.isFinite(ms) && ms >= 0 && ms <= MAX_TIME_MS;
+
+const transcription = (
+  eventType: string,
+  data: TranscriptionData,
+  raw: Record<string, unknown> | undefined,
+  receivedAtMs: number,
+): PostCallEvent => {
+  // Everything ElevenLabs sends is stored: what cannot be (a time out of range, a number DynamoDB
+  // cannot hold, nesting too deep) is replaced, and a note in `call.storageNotes` says what and why.
+  const notes: string[] = [];
   const lines = data.transcript ?? [];
-  const startMs = Math.round(data.metadata.start_time_unix_secs * 1000);
+  let startMs = Math.round(data.metadata.start_time_unix_secs * 1000);
+  if (!validTimeMs(startMs)) {
+    notes.push("data.metadata.start_time_unix_secs is out of range; the time the event was received is used");
+    startMs = receivedAtMs;
+  }
+  const lineAtMs = (secs: number) => startMs + Math.round(secs * 1000);
+  if (lines.some((l) => !validTimeMs(lineAtMs(l.time_in_call_secs)))) {
+    notes.push(
+      "data.transcript[].time_in_call_secs is out of range on some lines; they are kept in order at the latest time",
+    );
+  }
+  const atMs = (secs: number) => Math.min(MAX_TIME_MS, lineAtMs(secs));
   const lastLineSecs = Math.max(0, ...lines.map((l) => l.time_in_call_secs));
-  const durationSecs = data.metadata.call_duration_secs ?? lastLineSecs;
+  let durationSecs = data.metadata.call_duration_secs ?? lastLineSecs;
+  if (!validTimeMs(lineAtMs(durationSecs))) {
+    notes.push("data.metadata.call_duration_secs is out of range; the last line's time is used");
+    durationSecs = Number.isFinite(lastLineSecs) ? lastLineSecs : 0;
+  }
   // The analysis closes the history: never before the last line, even if the duration says so.
-  const endMs = startMs + Math.round(Math.max(durationSecs, lastLineSecs) * 1000);
+  const endMs = atMs(Math.max(durationSecs, lastLineSecs));
   const analysis = data.analysis ?? undefined;
   const status = data.status ?? "done";
-  const call = withoutUndefined({
+  const facts = withoutUndefined({
     status,
     summary: analysis?.transcript_summary ?? undefined,
     summaryTitle: analysis?.call_summary_title ?? undefined,
     callSuccessful: analysis?.call_successful ?? undefined,
-    dataCollectionResults: capJson(analysis?.data_collection_results ?? undefined),
-    evaluationCriteriaResults: capJson(analysis?.evaluation_criteria_results ?? undefined),
+    dataCollectionResults: capJson(
+      analysis?.data_collection_results ? raw?.data_collection_results : undefined,
+      "data.analysis.data_collection_results",
+      notes,
+    ),
+    evaluationCriteriaResults: capJson(
+      analysis?.evaluation_criteria_results ? raw?.evaluation_criteria_results : undefined,
+      "data.analysis.evaluation_criteria_results",
+      notes,
+    ),
     startedAt: new Date(startMs).toISOString(),
     endedAt: new Date(endMs).toISOString(),
     durationSecs,
@@ -179,25 +234,50 @@ const transcription = (eventType: string, data: TranscriptionData): PostCallEven
     transcriptLines: lines.length,
     ...correlationFacts(data),
   });
-  const messages: MessageInput[] = lines.map((line, index) => ({
-    kind: "transcript",
-    atMs: startMs + Math.round(line.time_in_call_secs * 1000),
-    seq: index,
-    id: `t-${index}`,
-    role: label(line.role),
-    ...(line.message ? { text: capText(line.message, MAX_LINE_TEXT) } : {}),
-    data: lineData(line),
-  }));
+  const messages: MessageInput[] = lines.map((line, index) =>
+    storableLine(
+      {
+        kind: "transcript",
+        atMs: atMs(line.time_in_call_secs),
+        seq: index,
+        id: `t-${index}`,
+        role: label(line.role),
+        ...(line.message ? { text: capText(line.message, MAX_LINE_TEXT) } : {}),
+        data: lineData(line),
+      },
+      `data.transcript[${index}]`,
+      notes,
+    ),
+  );
+  const storedFacts = toStorable(facts, "call", notes) as Record<string, unknown>;
+  const call =
+    notes.length > 0
+      ? {
+          ...storedFacts,
+          storageNotes: notes.slice(0, MAX_NOTES),
+          ...(notes.length > MAX_NOTES ? { storageNotesOmitted: notes.length - MAX_NOTES } : {}),
+        }
+      : storedFacts;
   // After every line, including lines at the very same millisecond (seq = number of lines).
   messages.push({
     kind: "call_analysis",
     atMs: endMs,
     seq: lines.length,
     id: "analysis",
-    ...(call.summary ? { text: String(call.summary) } : {}),
+    ...(typeof call.summary === "string" && call.summary ? { text: call.summary } : {}),
     data: call,
   });
-  return { kind: "transcription", ...identity(eventType, data), status, messages, call };
+  return { kind: "transcription", ...identity(eventType, data), status: String(call.status), messages, call };
+};
+
+/** A history line whose caller-supplied parts (role, text, data) are all storable. */
+const storableLine = (message: MessageInput, path: string, notes: string[]): MessageInput => {
+  const stored = toStorable(
+    withoutUndefined({ role: message.role, text: message.text, data: message.data }),
+    path,
+    notes,
+  ) as Pick<MessageInput, "role" | "text" | "data">;
+  return { ...message, ...stored };
 };
 
 const MAX_DYNAMIC_VARIABLES = 50;
@@ -314,11 +394,15 @@ const initiationFailure = (eventType: string, data: InitiationFailureData, atMs:
     kind: "initiation_failure",
     ...identity(eventType, data),
     atMs: Math.round(atMs),
-    failure: withoutUndefined({
-      failureReason: labelOf(data.failure_reason) ?? "unknown",
-      provider: labelOf(data.metadata?.type),
-      ...details,
-    }),
+    failure: toStorable(
+      withoutUndefined({
+        failureReason: labelOf(data.failure_reason) ?? "unknown",
+        provider: labelOf(data.metadata?.type),
+        ...details,
+      }),
+      "data",
+      [],
+    ) as Record<string, unknown>,
   };
 };
 
@@ -340,11 +424,19 @@ const textOf = (value: unknown, max: number): string | undefined =>
   typeof value === "string" ? capText(value, max) : undefined;
 const boolOf = (value: unknown): boolean | undefined => (typeof value === "boolean" ? value : undefined);
 
-/** Keeps a JSON value whole when small; otherwise keeps a truncated JSON text of it. */
-const capJson = (value: unknown): unknown => {
+/**
+ * Keeps a JSON value whole when small and storable; otherwise a storable copy (see `toStorable`)
+ * or, when large, a truncated JSON text of it. Bounded in depth first, so a value nested 500 000
+ * levels deep never reaches the (recursive) `JSON.stringify`.
+ */
+const capJson = (value: unknown, path: string, notes: string[]): unknown => {
   if (value === undefined) return undefined;
-  const text = JSON.stringify(value);
-  return text.length <= MAX_FACT_JSON ? value : { truncated: true, json: capText(text, MAX_FACT_JSON) };
+  const stored = toStorable(value, path, notes, 0, FACT_DEPTH);
+  const text = JSON.stringify(stored);
+  return text.length <= MAX_FACT_JSON ? stored : { truncated: true, json: capText(text, MAX_FACT_JSON) };
 };
+
+/** The analysis records sit two levels down in the meta (`call.<record>`) and the analysis line (`data.<record>`). */
+const FACT_DEPTH = 20;
 
 export const errorName = (error: unknown): string => (error instanceof Error ? error.name : "Error");

@@ -1,4 +1,4 @@
-import { rename, writeFile } from "node:fs/promises";
+import { appendFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { PARKING_FILE, type ParkedEvent, parseParkedLines, readParkedFile } from "./parking.js";
@@ -9,21 +9,34 @@ export interface ReplaySummary {
   readonly read: number;
   readonly stored: number;
   readonly ignored: number;
-  /** Kept parked: storage failed again (retry later) or the event cannot be interpreted (needs a person). */
+  /** Kept parked: storage was unavailable again; the next run retries them. */
   readonly keptParked: number;
+  /**
+   * Failed for good (the event cannot be interpreted, or storing it fails for a reason a retry
+   * cannot change): set aside for a person, never retried again. Locally they move to
+   * `parked-post-call-events.failed.jsonl`; in SQS the queue's redrive moves them to its
+   * dead-letter queue after maxReceiveCount receives.
+   */
+  readonly failedPermanently: number;
   readonly results: readonly ReplayResult[];
 }
 
 /** Replayed events that can leave the parking place: stored now, or a type we never store. */
 const isDone = (r: ReplayResult) => r.outcome === "stored" || r.outcome === "ignored";
+/** Events another replay cannot store: set aside, so they are reported once instead of retried forever. */
+const isPermanent = (r: ReplayResult) => !isDone(r) && r.permanent === true;
 
 const summarize = (results: readonly ReplayResult[]): ReplaySummary => ({
   read: results.length,
   stored: results.filter((r) => r.outcome === "stored").length,
   ignored: results.filter((r) => r.outcome === "ignored").length,
-  keptParked: results.filter((r) => !isDone(r)).length,
+  keptParked: results.filter((r) => !isDone(r) && !isPermanent(r)).length,
+  failedPermanently: results.filter(isPermanent).length,
   results,
 });
+
+/** Where a local replay sets aside the events it can never store, one JSON line each. */
+export const FAILED_PARKING_FILE = "parked-post-call-events.failed.jsonl";
 
 /**
  * Replays the local parking file and rewrites it (atomically) with only the events that are
@@ -34,8 +47,18 @@ export const replayParkingFile = async (deps: PostCallStoreDeps, dir: string): P
   const results = await replayParked(deps, events);
   const keep = events.filter((_, i) => {
     const result = results[i];
-    return !result || !isDone(result);
+    return !result || (!isDone(result) && !isPermanent(result));
   });
+  const failed = events.flatMap((event, i) => {
+    const result = results[i];
+    return result && isPermanent(result) ? [{ ...event, failure: result.reason ?? result.outcome }] : [];
+  });
+  // Set aside first: a crash between the two writes replays them once more, it never loses them.
+  if (failed.length > 0) {
+    await appendFile(join(dir, FAILED_PARKING_FILE), failed.map((e) => `${JSON.stringify(e)}\n`).join(""), {
+      mode: 0o600,
+    });
+  }
   const path = join(dir, PARKING_FILE);
   const next = `${path}.replay-${process.pid}`;
   await writeFile(next, keep.map((e) => `${JSON.stringify(e)}\n`).join(""), { mode: 0o600 });
@@ -45,8 +68,9 @@ export const replayParkingFile = async (deps: PostCallStoreDeps, dir: string): P
 
 /**
  * Drains the SQS parking queue: each message is replayed and deleted only once it is stored (or
- * is a type we never store). Failures stay on the queue; after its maxReceiveCount they move to
- * the parking dead-letter queue, which an alarm watches.
+ * is a type we never store). Failures stay on the queue, each reported as permanent or not; after
+ * its maxReceiveCount a message moves to the parking dead-letter queue, which an alarm watches,
+ * so none is retried forever and its body is kept for a person.
  */
 export const replayParkingQueue = async (
   deps: PostCallStoreDeps,

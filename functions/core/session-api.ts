@@ -33,8 +33,14 @@ export const registerSession = async (deps: SessionApiDeps, request: HttpRequest
   const conversationId = request.pathParameters.conversationId;
   assertValidId(conversationId);
   // Shape first (a clear 400 for junk), then the store validates the values before any write.
-  const body = parseWith(registerBodySchema, parseJsonBody(request, { allowEmpty: true }), "body");
-  const session = await deps.sessions.set(conversationId, body as Parameters<SessionStore["set"]>[1]);
+  const raw = parseJsonBody(request, { allowEmpty: true });
+  const body = parseWith(registerBodySchema, raw, "body");
+  // The metadata as parsed from JSON, not zod's copy (which drops a `__proto__` key): the store checks it.
+  const metadata = body.metadata ? (raw as { metadata: unknown }).metadata : undefined;
+  const session = await deps.sessions.set(conversationId, {
+    ...body,
+    ...(metadata ? { metadata } : {}),
+  } as Parameters<SessionStore["set"]>[1]);
   return {
     kind: "session_registered",
     body: publicSession(session),

@@ -22,3 +22,39 @@ export const sessionInputSchema = z.strictObject({
       ),
   ),
 });
+
+type ParsedSessionInput = z.infer<typeof sessionInputSchema>;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Copies `record` with `from` renamed to `to`, defining `__proto__` as an own key (never a prototype). */
+const renameKey = <T>(record: Record<string, T>, from: string, to: string): Record<string, T> => {
+  const copy: Record<string, T> = {};
+  for (const [key, value] of Object.entries(record)) {
+    Object.defineProperty(copy, key === from ? to : key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return copy;
+};
+
+/**
+ * Parses a session input with {@link sessionInputSchema}, keeping a metadata key named `__proto__`:
+ * zod rebuilds records by assignment, which would silently drop it (it is ordinary data here). It
+ * is checked under a stand-in name of the same length, so every limit applies to it unchanged.
+ */
+export const parseSessionInput = (
+  input: unknown,
+  parse: (input: unknown) => ParsedSessionInput,
+): ParsedSessionInput => {
+  const metadata = isObject(input) && isObject(input.metadata) ? input.metadata : undefined;
+  if (!metadata || !Object.hasOwn(metadata, "__proto__")) return parse(input);
+  let standIn = "__proto__";
+  for (let i = 0; Object.hasOwn(metadata, standIn); i++) standIn = `__p${String(i).padStart(4, "0")}__`;
+  const parsed = parse({ ...(input as object), metadata: renameKey(metadata, "__proto__", standIn) });
+  return parsed.metadata ? { ...parsed, metadata: renameKey(parsed.metadata, standIn, "__proto__") } : parsed;
+};

@@ -13,7 +13,7 @@ import { type FailedCheck, mapTransientErrors, type TransactItem, transactWrite 
 import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
-import { sessionInputSchema } from "./session-input.js";
+import { parseSessionInput, sessionInputSchema } from "./session-input.js";
 import { SESSIONS_TABLE } from "./table-schema.js";
 import { parseWith } from "./validation.js";
 
@@ -96,7 +96,7 @@ export class SessionStore {
    */
   async set(conversationId: string, input: SessionInput = {}): Promise<Session> {
     assertValidId(conversationId);
-    const parsed = parseWith(sessionInputSchema, input, "session");
+    const parsed = parseSessionInput(input, (value) => parseWith(sessionInputSchema, value, "session"));
     const nowMs = this.now();
     const window = sessionWindow(nowMs, this.ttlMs);
     const session: Session = withoutUndefined({

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type BaseDependencies, type BaseOverrides, createBaseDependencies } from "./base-dependencies.js";
 import type { Config, ConfigNeed } from "./config.js";
 import { ConversationStore } from "./conversation-store.js";
+import { useStorableKeys } from "./storable.js";
 
 /** A function that touches the conversations table: the DocumentClient and the conversation store. */
 export interface ConversationDependencies extends BaseDependencies {
@@ -24,18 +25,20 @@ export const DYNAMO_CLIENT_SETTINGS = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true },
 } as const;
 
-/** A DocumentClient with the service's retry and timeout settings. */
+/** A DocumentClient with the service's retry and timeout settings that stores every key faithfully (storable.ts). */
 export const createDocumentClient = (
   config: Pick<Config, "dynamoEndpoint">,
   region?: string,
 ): DynamoDBDocumentClient =>
-  DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      ...DYNAMO_CLIENT_SETTINGS,
-      ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
-      ...(region ? { region } : {}),
-    }),
-    { marshallOptions: { removeUndefinedValues: true } },
+  useStorableKeys(
+    DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        ...DYNAMO_CLIENT_SETTINGS,
+        ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
+        ...(region ? { region } : {}),
+      }),
+      { marshallOptions: { removeUndefinedValues: true } },
+    ),
   );
 
 /** Overrides for tests and the local server. */

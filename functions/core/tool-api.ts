@@ -6,13 +6,14 @@ import type { SessionStartMode } from "./config.js";
 import type { TaskRecord } from "./conversation-items.js";
 import type { ConversationStore } from "./conversation-store.js";
 import type { TaskDispatcher } from "./dispatcher.js";
-import { ServiceUnavailableError } from "./errors.js";
+import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
 import type { CallContext, InactiveSession, SessionStore } from "./session-store.js";
+import { unstorable } from "./storable.js";
 import { DISPATCH_WINDOW_MS, visibleStatus } from "./task-dispatch.js";
 import type { TaskInput, TaskStore } from "./task-store.js";
 import { parseWith } from "./validation.js";
@@ -71,30 +72,57 @@ export const taskParamsOf = (params: Readonly<Record<string, unknown>>): Record<
 /**
  * ElevenLabs sends the tool's parameters as a flat JSON object (POST) or as query parameters
  * (GET, every value a string), with `conversation_id` filled from `system__conversation_id`.
- * Some setups wrap them as `{ tool_name, parameters, ... }`; both are accepted.
+ * Some setups wrap them as `{ tool_name, conversation_id, parameters }`; both are accepted. Which
+ * `conversation_id` counts is decided by {@link toolInput}: always the system's.
  */
 export const toolBodySchema = z.looseObject({
   conversation_id: z.string().check(z.regex(ID_PATTERN)),
 });
 
-/** The request's parameters: the query of a GET (values are strings), the JSON body of a POST. */
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const SYSTEM_ID = "system__conversation_id";
+/** `null` and `""` mean "absent" (LLMs and templating fill optional values so). */
+const isPresent = (value: unknown) => value !== undefined && value !== null && value !== "";
+
+/** A copy of `record` without `omit` (every other key kept as an own key, `__proto__` included). */
+const without = (record: Readonly<Record<string, unknown>>, omit: string): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(record).filter(([key]) => key !== omit));
+
+/**
+ * The request's parameters, the query of a GET (values are strings) or the JSON body of a POST,
+ * with exactly one `conversation_id`: the system's. It is the first present of
+ * `system__conversation_id` at the top, `conversation_id` at the top, and (wrapped body only)
+ * `system__conversation_id` in `parameters`. `parameters` is filled by the LLM, so a
+ * `conversation_id` in it (a prompt injection's way into another conversation) is never read and
+ * never stored; in the wrapped shape the top-level `system__*` values win over the parameters'.
+ * Read from the parsed JSON, never zod's copy (which drops a key named `__proto__`).
+ */
 export const toolInput = (request: HttpRequest): unknown => {
-  if (request.method === "GET") return { ...request.query };
-  const body = parseJsonBody(request);
-  if (body && typeof body === "object" && !Array.isArray(body)) {
-    const wrapped = body as { parameters?: unknown; conversation_id?: unknown };
-    if (wrapped.parameters && typeof wrapped.parameters === "object" && !Array.isArray(wrapped.parameters)) {
-      return { conversation_id: wrapped.conversation_id, ...(wrapped.parameters as Record<string, unknown>) };
-    }
-  }
-  return body;
+  const sent: unknown = request.method === "GET" ? queryInput(request) : parseJsonBody(request);
+  if (!isObject(sent)) return sent;
+  const wrapped = isObject(sent.parameters) ? sent.parameters : undefined;
+  const conversationId = [sent[SYSTEM_ID], sent.conversation_id, wrapped?.[SYSTEM_ID]].find(isPresent);
+  const system = Object.entries(sent).filter(([key]) => key.startsWith("system__"));
+  const params = wrapped ? { ...wrapped, ...Object.fromEntries(system) } : sent;
+  return { ...without(params, "conversation_id"), conversation_id: conversationId };
+};
+
+/** A GET's query as tool input: refused (400, nothing written) where DynamoDB could not store it. */
+const queryInput = (request: HttpRequest): Record<string, unknown> => {
+  const problem = unstorable(request.query, "query");
+  if (problem) throw new ValidationError(`The query cannot be stored: ${problem}.`, [problem]);
+  return { ...request.query };
 };
 
 const readToolBody = (
   request: HttpRequest,
 ): { conversationId: string; params: Record<string, unknown>; context: CallContext } => {
   const source = request.method === "GET" ? "query" : "body";
-  const { conversation_id: conversationId, ...raw } = parseWith(toolBodySchema, toolInput(request), source);
+  const input = toolInput(request);
+  const { conversation_id: conversationId } = parseWith(toolBodySchema, input, source);
+  const raw = without(input as Record<string, unknown>, "conversation_id");
   return { conversationId, params: taskParamsOf(raw), context: callContextOf(raw) };
 };
 

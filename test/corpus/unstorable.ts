@@ -2,8 +2,9 @@ import { type CorpusCase, JSON_TYPE, SERVICE_AUTH, TASK_AUTH, TOOL_AUTH } from "
 
 /**
  * Valid JSON that DynamoDB cannot store: an integer beyond ±2^53 (the marshaller refuses it), a
- * number below 1e-130 (underflow), an empty map key, nesting deeper than 32 levels. Each must be
- * a 400 before anything is written (`unstorable` in functions/core/http.ts), not a 500 from the
+ * number below 1e-130 (underflow), a number that overflows to Infinity, a lone surrogate, an empty
+ * map key, nesting deeper than 24 levels. Each must be a 400 before anything is written
+ * (`unstorable` in functions/core/storable.ts), not a 500 from the
  * write: for a task result that would mean the result is never stored however often it is retried.
  */
 let nested: unknown = "bottom";
@@ -17,6 +18,9 @@ const VALUES: readonly [string, string][] = [
   ["the smallest double", "5e-324"],
   ["a map with an empty key", '{"":1}'],
   ["nesting 40 levels deep", JSON.stringify(nested)],
+  // Issue 19: 1e400 parses to Infinity, which made the marshaller throw (a 500 on every retry).
+  ["a number that overflows to Infinity", "1e400"],
+  ["a lone surrogate", '"\\ud800"'],
 ];
 
 export const UNSTORABLE_JSON: readonly CorpusCase[] = VALUES.flatMap(([what, raw]) => [

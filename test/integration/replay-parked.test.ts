@@ -7,7 +7,11 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { fileParker, PARKING_FILE } from "../../functions/core/parking.js";
-import { replayParkingFile, replayParkingQueue } from "../../functions/core/replay-parked.js";
+import {
+  FAILED_PARKING_FILE,
+  replayParkingFile,
+  replayParkingQueue,
+} from "../../functions/core/replay-parked.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { captureLogger } from "../support/log-capture.js";
 import { audioEvent, transcriptionEvent } from "../support/post-call-fixtures.js";
@@ -33,7 +37,7 @@ describe("replaying parked post-call events (npm run replay-parked)", () => {
     await tables.drop();
   });
 
-  it("stores parked file events once, keeps only what cannot be stored, and is idempotent", async () => {
+  it("stores parked file events once, sets aside what can never be stored, and is idempotent", async () => {
     const dir = await mkdtemp(join(tmpdir(), "parked-"));
     const conv = `replay-${randomUUID()}`;
     const parker = fileParker(dir);
@@ -43,16 +47,18 @@ describe("replaying parked post-call events (npm run replay-parked)", () => {
     await parker.park(parked("{not json"));
 
     const first = await replayParkingFile({ conversations }, dir);
-    expect(first).toMatchObject({ read: 4, stored: 2, ignored: 1, keptParked: 1 });
-    const left = (await readFile(join(dir, PARKING_FILE), "utf8")).trim().split("\n");
-    expect(left).toHaveLength(1);
-    expect(left[0]).toContain("{not json");
+    // Issue 19: an event no replay can store is reported as permanent and set aside, not retried forever.
+    expect(first).toMatchObject({ read: 4, stored: 2, ignored: 1, keptParked: 0, failedPermanently: 1 });
+    expect((await readFile(join(dir, PARKING_FILE), "utf8")).trim()).toBe("");
+    const failed = (await readFile(join(dir, FAILED_PARKING_FILE), "utf8")).trim().split("\n");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toContain("{not json");
 
     const history = await conversations.getConversation(conv, { limit: 100 });
     const transcript = history?.messages.filter((m) => m.kind === "transcript") ?? [];
     expect(transcript.length).toBeGreaterThan(0);
     const again = await replayParkingFile({ conversations }, dir);
-    expect(again).toMatchObject({ read: 1, stored: 0, keptParked: 1 });
+    expect(again).toMatchObject({ read: 0, stored: 0, keptParked: 0, failedPermanently: 0 });
     const after = await conversations.getConversation(conv, { limit: 100 });
     expect(after?.messages.filter((m) => m.kind === "transcript")).toHaveLength(transcript.length);
   });
@@ -75,7 +81,8 @@ describe("replaying parked post-call events (npm run replay-parked)", () => {
       .resolves({ Messages: [] });
     mock.on(DeleteMessageCommand).resolves({});
     const summary = await replayParkingQueue({ conversations }, sqs, "https://sqs.test/parking");
-    expect(summary).toMatchObject({ read: 2, stored: 1, keptParked: 1 });
+    expect(summary).toMatchObject({ read: 2, stored: 1, keptParked: 0, failedPermanently: 1 });
+    expect(summary.results[1]).toMatchObject({ outcome: "unusable", permanent: true });
     expect(mock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input.ReceiptHandle)).toEqual(["r1"]);
     expect((await conversations.getConversation(conv))?.meta.conversationId).toBe(conv);
   });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
+import { useStorableKeys } from "../../functions/core/storable.js";
 import { createTables, type TableNames } from "../../local/create-tables.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../local/dynamodb-local.js";
 
@@ -20,7 +21,9 @@ export const createLocalTables = async (): Promise<LocalTables> => {
     region: LOCAL_REGION,
     credentials: LOCAL_CREDENTIALS,
   });
-  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  const doc = useStorableKeys(
+    DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
+  );
   const suffix = randomUUID().slice(0, 8);
   const names = { sessions: `sessions-${suffix}`, conversations: `conversations-${suffix}` };
   await createTables(client, names);

@@ -2,8 +2,8 @@
  * What DynamoDB can store of a JSON value, as a test-side predicate: integers within ±2^53 (the
  * DocumentClient's marshaller refuses larger ones), no non-zero magnitude below 1e-130, no empty
  * map key, at most 24 levels of nesting (the item itself adds a few of DynamoDB's 32).
- * Property tests use it to keep the known un-storable inputs out of the green properties; the
- * corpus keeps them as known bugs.
+ * Written independently of functions/core/storable.ts: property tests use it to keep the inputs
+ * that are a documented 400 out of the "stored as sent" properties.
  */
 export const isStorable = (value: unknown, depth = 0): boolean => {
   if (depth > 24) return false;

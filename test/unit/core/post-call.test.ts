@@ -257,14 +257,16 @@ describe("storePostCallEvent and replayParked (mocked DynamoDB)", () => {
     expect(results).toEqual([
       { receivedAt, eventType: "post_call_transcription", conversationId: "conv_1", outcome: "stored" },
       { receivedAt, eventType: "post_call_audio", conversationId: "conv_2", outcome: "ignored" },
-      { receivedAt, outcome: "unusable", reason: "the body is not valid JSON" },
-      { receivedAt: "yesterday", outcome: "unusable", reason: "receivedAt is not a date" },
+      { receivedAt, outcome: "unusable", reason: "the body is not valid JSON", permanent: true },
+      { receivedAt: "yesterday", outcome: "unusable", reason: "receivedAt is not a date", permanent: true },
       {
         receivedAt,
         eventType: "post_call_transcription",
         conversationId: "conv_4",
         outcome: "failed",
         reason: "Error",
+        // Not the database being unavailable: another replay cannot help (issue 19).
+        permanent: true,
       },
     ]);
   });

@@ -103,6 +103,113 @@ describe("ElevenLabs tool routes", () => {
     expect(sent[0]?.params).toEqual({ order_id: "A1" });
   });
 
+  // Issue 19, reproduction 4: parameters are filled by the LLM, conversation_id by the system.
+  // conv-2 has no session: were its id read, this call would start one there (SESSION_START's default).
+  const SHAPES: [string, "POST" | "GET", unknown, Record<string, string> | undefined][] = [
+    ["flat POST", "POST", { conversation_id: "conv-1", order_id: "A1" }, undefined],
+    [
+      "wrapped POST",
+      "POST",
+      { tool_name: "lookup_order", conversation_id: "conv-1", parameters: { order_id: "A1" } },
+      undefined,
+    ],
+    [
+      "wrapped POST with an LLM-filled conversation_id in parameters",
+      "POST",
+      {
+        tool_name: "lookup_order",
+        conversation_id: "conv-1",
+        parameters: { conversation_id: "conv-2", order_id: "A1" },
+      },
+      undefined,
+    ],
+    [
+      "flat POST with a conversation_id in the query",
+      "POST",
+      { conversation_id: "conv-1", order_id: "A1" },
+      { conversation_id: "conv-2" },
+    ],
+    [
+      "flat POST with system__conversation_id and an LLM-filled conversation_id",
+      "POST",
+      { system__conversation_id: "conv-1", conversation_id: "conv-2", order_id: "A1" },
+      undefined,
+    ],
+    [
+      "wrapped POST with system__conversation_id at the top",
+      "POST",
+      {
+        system__conversation_id: "conv-1",
+        parameters: { conversation_id: "conv-2", order_id: "A1" },
+      },
+      undefined,
+    ],
+    [
+      "wrapped POST with system__conversation_id only in parameters",
+      "POST",
+      { parameters: { system__conversation_id: "conv-1", conversation_id: "conv-2", order_id: "A1" } },
+      undefined,
+    ],
+    [
+      "wrapped POST whose parameters carry another system__conversation_id",
+      "POST",
+      {
+        conversation_id: "conv-1",
+        parameters: { system__conversation_id: "conv-2", order_id: "A1" },
+      },
+      undefined,
+    ],
+    ["GET query", "GET", undefined, { conversation_id: "conv-1", order_id: "A1" }],
+    [
+      "GET query with system__conversation_id and an LLM-filled conversation_id",
+      "GET",
+      undefined,
+      { conversation_id: "conv-2", system__conversation_id: "conv-1", order_id: "A1" },
+    ],
+  ];
+  const shapeEvent = (
+    path: string,
+    method: "POST" | "GET",
+    body: unknown,
+    query: Record<string, string> | undefined,
+  ) =>
+    apiEvent({
+      method,
+      path,
+      ...(path === "/tools/lookup_order" ? { pathParameters: { toolName: "lookup_order" } } : {}),
+      headers: method === "GET" ? { "X-Tool-Secret": TOOL_SECRET } : toolHeaders,
+      ...(body === undefined ? {} : { body }),
+      ...(query ? { query } : {}),
+    });
+
+  it.each(SHAPES)("the system conversation_id wins for a %s", async (_shape, method, body, query) => {
+    const response = await makeCallTool({ ...setup.deps, dispatcher })(
+      shapeEvent("/tools/lookup_order", method, body, query),
+    );
+    expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ conversationId: "conv-1", params: { order_id: "A1" } });
+    // Neither the LLM's id nor the system's is a task parameter; nothing was written for conv-2.
+    expect(Object.keys(sent[0]?.params ?? {})).toEqual(["order_id"]);
+    expect(JSON.stringify(ddb.calls().map((c) => c.args[0].input))).not.toContain("conv-2");
+  });
+
+  it.each(SHAPES)(
+    "get_task_result reads the system conversation's tasks for a %s",
+    async (_s, method, body, query) => {
+      state.tasks.set("task#t1", taskItem("conv-1", "t1"));
+      const response = await makePoll(setup.deps)(shapeEvent("/tools/get_task_result", method, body, query));
+      expect(bodyOf(response)).toMatchObject({ status: "active", tasks: [{ taskId: "t1" }] });
+      expect(JSON.stringify(ddb.calls().map((c) => c.args[0].input))).not.toContain("conv-2");
+    },
+  );
+
+  it("refuses a wrapped body whose only conversation_id is the LLM's", async () => {
+    const response = await callTool({ tool_name: "lookup_order", parameters: { conversation_id: "conv-1" } });
+    expect(response.statusCode).toBe(400);
+    expect(sent).toHaveLength(0);
+  });
+
   it("answers 200 session_expired the agent can speak, dispatches nothing and logs a WARN", async () => {
     vi.setSystemTime(T0 + TEN_MIN);
     const response = await callTool({ conversation_id: "conv-1", order_id: "A1" });
