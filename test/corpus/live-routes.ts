@@ -240,6 +240,15 @@ const toolBodyCases = (
       ["conversation_id is the ElevenLabs placeholder", { conversation_id: "{{system__conversation_id}}" }],
       ["wrapped parameters without conversation_id", { tool_name: "x", parameters: { order_id: "A1" } }],
       ["wrapped parameters with a bad conversation_id", { conversation_id: "c 1", parameters: {} }],
+      // Issue 19: only the system's id counts; the LLM-filled parameters' one is never read.
+      [
+        "wrapped, conversation_id only inside the LLM's parameters",
+        { tool_name: "x", parameters: { conversation_id: "{{conversationId}}" } },
+      ],
+      [
+        "a bad system__conversation_id next to a good conversation_id",
+        { conversation_id: "{{conversationId}}", system__conversation_id: "c 1" },
+      ],
     ] as const
   ).map(([what, body]) => ({
     ...target,
@@ -268,6 +277,65 @@ const toolBodyCases = (
   },
 ];
 
+// GET /tools/{toolName} and GET /tools/get_task_result: ElevenLabs' default tool method, the
+// parameters as query parameters (issue 15). Same secret, same ids, and a query the transport refuses.
+const getTool = (
+  target: Pick<CorpusCase, "route" | "path">,
+  query: string,
+): Pick<CorpusCase, "route" | "method" | "path"> => ({
+  ...target,
+  method: "GET",
+  path: `${target.path}?${query}`,
+});
+
+const LIVE_QUERY = "conversation_id={{conversationId}}";
+
+const getToolCases = (target: Pick<CorpusCase, "route" | "path">, label: string): CorpusCase[] => [
+  ...toolSecretCases(getTool(target, LIVE_QUERY), `${label} (GET)`).map(
+    ({ body: _body, headers, ...rest }) => ({
+      ...rest,
+      headers: Object.fromEntries(Object.entries(headers ?? {}).filter(([name]) => name !== "content-type")),
+    }),
+  ),
+  ...(
+    [
+      ["no query", ""],
+      ["no conversation_id", "order_id=A1"],
+      ["conversation_id is empty", "conversation_id="],
+      [
+        "conversation_id is the ElevenLabs placeholder",
+        "conversation_id=%7B%7Bsystem__conversation_id%7D%7D",
+      ],
+      ["conversation_id sent twice (joined by a comma)", `${LIVE_QUERY}&${LIVE_QUERY}`],
+      // Issue 19: the system's id wins, so a bad one is refused even next to a good conversation_id.
+      [
+        "a bad system__conversation_id next to a good conversation_id",
+        `${LIVE_QUERY}&system__conversation_id=c%201`,
+      ],
+      // An empty parameter name cannot be stored as a map key: a 400, not a failed write.
+      ["a parameter with an empty name", `${LIVE_QUERY}&=x`],
+    ] as const
+  ).map(([what, query]) => ({
+    ...getTool(target, query),
+    name: `${label} (GET): ${what}`,
+    headers: TOOL_AUTH,
+    expectStatus: 400,
+  })),
+  ...HOSTILE_IDS.map((id) => ({
+    ...getTool(target, `conversation_id=${segment(id)}`),
+    name: `${label} (GET): conversation_id ${JSON.stringify(id.slice(0, 40))}`,
+    headers: TOOL_AUTH,
+    expectStatus: 400,
+  })),
+  {
+    ...getTool(target, `${LIVE_QUERY}&order_id=${"x".repeat(20 * KB)}`),
+    name: `${label} (GET): a 20 KB query (over the transport's header limit)`,
+    headers: TOOL_AUTH,
+    expectStatus: 431,
+    expectError: "headers_too_large",
+  },
+];
+
 export const CALL_TOOL: readonly CorpusCase[] = [
   ...toolSecretCases(tool(), "call-tool"),
   ...toolBodyCases(tool(), "call-tool"),
@@ -278,11 +346,19 @@ export const CALL_TOOL: readonly CorpusCase[] = [
     body: JSON.stringify({ conversation_id: "{{conversationId}}" }),
     expectStatus: 400,
   })),
+  ...getToolCases(tool(), "call-tool"),
 ];
 
 export const GET_TASK_RESULT: readonly CorpusCase[] = [
   ...toolSecretCases(poll, "get-task-result"),
   ...toolBodyCases(poll, "get-task-result"),
+  ...getToolCases(poll, "get-task-result"),
+  {
+    ...getTool(poll, `${LIVE_QUERY}&task_id=t'%20OR%201=1`),
+    name: "get-task-result (GET): task_id has injection characters",
+    headers: TOOL_AUTH,
+    expectStatus: 400,
+  },
   ...(
     [
       ["task_id is a number", { conversation_id: "{{conversationId}}", task_id: 7 }],
