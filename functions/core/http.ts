@@ -53,10 +53,12 @@ export const readRequest = (event: APIGatewayProxyEventV2, maxBodyBytes: number)
   if (size > maxBodyBytes + 2) throw new PayloadTooLargeError(maxBodyBytes);
   const rawBody = event.isBase64Encoded ? Buffer.from(body, "base64") : Buffer.from(body, "utf8");
   if (rawBody.length > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes);
-  const query: Record<string, string> = {};
-  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {
-    if (value !== undefined) query[name] = value;
-  }
+  // fromEntries defines keys, so a query parameter named `__proto__` is kept as a parameter.
+  const query = Object.fromEntries(
+    Object.entries(event.queryStringParameters ?? {}).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined,
+    ),
+  );
   const pathParameters: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.pathParameters ?? {})) {
     if (value !== undefined) pathParameters[name] = value;

@@ -20,7 +20,7 @@ import { line, transcriptionEvent } from "../support/post-call-fixtures.js";
  * webhook is always stored (what cannot be is noted); tampered cursors are a 400.
  * Each reproduction of the issue is named "reproduction N".
  */
-const RUNS = { RESULT: 40, PARAMS: 30, METADATA: 25, WEBHOOK: 15 } as const;
+const RUNS = { RESULT: 40, PARAMS: 30, QUERY: 20, METADATA: 25, WEBHOOK: 15 } as const;
 
 /** JSON with sorted keys (DynamoDB keeps a map's content, not its key order); own `__proto__` keys kept. */
 const canonical = (value: unknown): string =>
@@ -149,6 +149,41 @@ describe("caller JSON on DynamoDB Local: stored faithfully, or a 400 that writes
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it("reproduction 1 (GET): a phone call's first tool call keeps query parameters named `constructor`, `__proto__` and `toString`", async () => {
+    const h = harness();
+    const conv = `storable-get-${randomUUID()}`;
+    const query = new URLSearchParams([
+      ["conversation_id", conv],
+      ["constructor", "Ferrari"],
+      ["__proto__", "x"],
+      ["toString", "t"],
+      ["system__call_sid", "CA-constructor"],
+      ["system__caller_id", "+15550100"],
+    ]);
+    const before = h.dispatched.length;
+    // No session yet: this call starts it (SESSION_START's default) and writes the call context.
+    const response = await h.handlers.callTool(
+      apiEvent({
+        method: "GET",
+        path: "/tools/lookup_order",
+        pathParameters: { toolName: "lookup_order" },
+        headers: { "x-tool-secret": TOOL_SECRET },
+        query: Object.fromEntries(query),
+      }),
+    );
+    expect(response.statusCode, JSON.stringify(bodyOf(response))).toBe(200);
+    expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+    const expected = canonical(JSON.parse('{"constructor":"Ferrari","__proto__":"x","toString":"t"}'));
+    expect(canonical(h.dispatched[before]?.params)).toBe(expected);
+    const history = await h.readAll(conv);
+    expect(canonical((history.tasks as Record<string, unknown>[])[0]?.params)).toBe(expected);
+    expect((history.meta as Record<string, unknown>).sessionStart).toMatchObject({
+      by: "first_tool_call",
+      callSid: "CA-constructor",
+      callerId: "+15550100",
+    });
+  });
+
   it("reproduction 1: 1e400 (Infinity once parsed) is a 400 naming the field, and nothing is written", async () => {
     const h = harness();
     const conv = await liveConversation();
@@ -213,15 +248,65 @@ describe("caller JSON on DynamoDB Local: stored faithfully, or a 400 that writes
             return;
           }
           expect(response.statusCode).toBe(200);
-          expect(canonical(message?.params)).toBe(canonical(parsed));
+          // Issue 15: a null or "" parameter means "absent".
+          const expected = Object.fromEntries(
+            Object.entries(parsed).filter(([, value]) => value !== null && value !== ""),
+          );
+          expect(canonical(message?.params)).toBe(canonical(expected));
           const history = await h.readAll(conv);
           const task = (history.tasks as Record<string, unknown>[]).find((t) => t.taskId === message?.taskId);
-          expect(canonical(task?.params)).toBe(canonical(parsed));
+          expect(canonical(task?.params)).toBe(canonical(expected));
         }),
         { numRuns: RUNS.PARAMS },
       );
     },
     timeLimitForRuns(RUNS.PARAMS * 4, DYNAMODB_LOCAL_RUN_MS),
+  );
+
+  it(
+    "property: any GET query as tool parameters is stored as sent, or is a 400 that writes nothing",
+    async () => {
+      const h = harness();
+      const conv = await liveConversation();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.dictionary(
+            jsonKey.filter((key) => key !== "conversation_id" && !key.startsWith("system__")),
+            fc.string({ maxLength: 8 }),
+            { maxKeys: 4 },
+          ),
+          async (params) => {
+            const before = canonical(await h.items(conv));
+            const dispatched = h.dispatched.length;
+            const response = await h.handlers.callTool(
+              apiEvent({
+                method: "GET",
+                path: "/tools/lookup_order",
+                pathParameters: { toolName: "lookup_order" },
+                headers: { "x-tool-secret": TOOL_SECRET },
+                query: { ...params, conversation_id: conv },
+              }),
+            );
+            if (response.statusCode === 400) {
+              expect(canonical(await h.items(conv))).toBe(before);
+              expect(h.dispatched).toHaveLength(dispatched);
+              return;
+            }
+            expect(response.statusCode).toBe(200);
+            const expected = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== ""));
+            const message = h.dispatched[dispatched];
+            expect(canonical(message?.params)).toBe(canonical(expected));
+            const history = await h.readAll(conv);
+            const task = (history.tasks as Record<string, unknown>[]).find(
+              (t) => t.taskId === message?.taskId,
+            );
+            expect(canonical(task?.params)).toBe(canonical(expected));
+          },
+        ),
+        { numRuns: RUNS.QUERY },
+      );
+    },
+    timeLimitForRuns(RUNS.QUERY * 4, DYNAMODB_LOCAL_RUN_MS),
   );
 
   it(
