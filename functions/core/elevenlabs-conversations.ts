@@ -26,7 +26,12 @@ export interface ConversationsClientOptions {
  * whether it is the documented shape is the reconciliation's decision, not the transport's.
  */
 export type ConversationAnswer =
-  | { readonly kind: "ok"; readonly body: unknown }
+  | {
+      readonly kind: "ok";
+      readonly body: unknown;
+      /** The body's exact JSON text: numbers like 1e400 survive it, not a re-serialized `body`. */
+      readonly text?: string;
+    }
   | { readonly kind: "not_found" }
   | { readonly kind: "auth_failed"; readonly status: number }
   | {
@@ -78,7 +83,8 @@ export const createConversationsClient = (options: ConversationsClientOptions): 
       const { status } = response;
       if (status === 200) {
         try {
-          return { kind: "ok", body: await response.json() };
+          const text = await response.text();
+          return { kind: "ok", body: JSON.parse(text) as unknown, text };
         } catch (error) {
           // A body cut off by the timeout is transient; anything else that is not JSON is malformed.
           if (error instanceof Error && error.name === "TimeoutError")

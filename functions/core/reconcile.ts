@@ -4,7 +4,7 @@ import type { Clock } from "./clock.js";
 import type { ConversationStore } from "./conversation-store.js";
 import type { ConversationAnswer, ConversationsClient } from "./elevenlabs-conversations.js";
 import { storePostCallEvent } from "./post-call-api.js";
-import { interpretPostCallEvent, type PostCallEvent } from "./post-call-payload.js";
+import { errorName, interpretPostCallEvent, type PostCallEvent } from "./post-call-payload.js";
 import type { AppLogger, AppMetrics } from "./powertools.js";
 import { RECONCILE_OUTCOMES, type ReconcileOutcomeKind } from "./reconcile-outcomes.js";
 import { SecretNotConfiguredError } from "./secrets.js";
@@ -110,12 +110,20 @@ export const classifyAnswer = (
   const { status } = parsed.data;
   if (status === "failed") return { kind: "failed" };
   if (status !== "done") return { kind: "still_processing", status };
-  const envelope = {
-    type: "post_call_transcription",
-    event_timestamp: Math.floor(nowMs / 1000),
-    data: answer.body,
-  };
-  const event = interpretPostCallEvent(JSON.stringify(envelope), nowMs);
+  // The webhook's envelope around ElevenLabs' exact text, so the webhook's interpretation sees the
+  // same JSON (1e400 included) and the storable module replaces and notes what it would there.
+  let event: PostCallEvent;
+  try {
+    const data = answer.text ?? JSON.stringify(answer.body);
+    const eventTimestamp = Math.floor(nowMs / 1000);
+    event = interpretPostCallEvent(
+      `{"type":"post_call_transcription","event_timestamp":${eventTimestamp},"data":${data}}`,
+      nowMs,
+    );
+  } catch (error) {
+    // Nothing a payload holds may stop the pass: retried later like any other malformed answer.
+    return { kind: "malformed", problem: `interpretation failed: ${errorName(error)}` };
+  }
   if (event.kind !== "transcription")
     return { kind: "malformed", problem: event.kind === "unusable" ? event.problem : event.kind };
   return { kind: "store", event };

@@ -88,6 +88,12 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
         expect(response.statusCode).toBe(200);
         return bodyOf(response);
       },
+      /** Delivers exactly this text, signed now (numbers like 1e400 as written). */
+      deliverText: async (text: string) => {
+        const response = await webhook(webhookRequest(text, { signedAtMs: clock.t }));
+        expect(response.statusCode).toBe(200);
+        return bodyOf(response);
+      },
       pass: () => runReconcilePass(reconcileDeps),
       history: async (conversationId: string) => {
         const response = await getConversation(
@@ -357,6 +363,46 @@ describe("reconciliation on DynamoDB Local against a fake ElevenLabs API", () =>
     expect(h.logger.text()).not.toContain("4111");
     expect(h.logger.text()).not.toContain(ELEVENLABS_API_KEY);
     expect(h.metrics.counts.ReconcileMalformedAnswer).toBe(2);
+  });
+
+  // Issue 19, reproductions 1-3 through reconciliation: the fetched transcript goes through the
+  // storable module exactly as the webhook's does (replaced and noted, never a failed write).
+  it("stores a fetched transcript with a `constructor` key, a 1e300 duration and 1e400 exactly as the webhook would", async () => {
+    const h = await setup();
+    const hooked = id("odd-hook");
+    const fetched = id("odd-lost");
+    await h.register(hooked);
+    await h.register(fetched);
+    h.clock.t += 60_000;
+    /** Raw JSON, so 1e400 reaches the service as written (JSON.stringify would send null). */
+    const oddData = (conv: string) =>
+      JSON.stringify(transcriptionEvent(conv).data)
+        .replace(/"call_duration_secs":\d+/, '"call_duration_secs":1e300')
+        .replace(
+          '"data_collection_results":{',
+          '"data_collection_results":{"constructor":{"data_collection_id":"constructor","value":"Ferrari"},"lap":{"value":1e400},',
+        );
+    const webhookBody = `{"type":"post_call_transcription","event_timestamp":${Math.floor(h.clock.t / 1000)},"data":${oddData(hooked)}}`;
+    expect((await h.deliverText(webhookBody)).status).toBe("stored");
+    fake.answer(fetched, { status: 200, raw: oddData(fetched) });
+
+    h.clock.t += UNTIL_DUE;
+    const summary = await h.pass();
+    expect(summary.results).toEqual([
+      expect.objectContaining({ conversationId: fetched, outcome: "stored" }),
+    ]);
+
+    const a = await h.history(hooked);
+    const b = await h.history(fetched);
+    expect(callLines(b)).toEqual(callLines(a));
+    const call = b.meta.call as Record<string, unknown>;
+    expect(call).toEqual(a.meta.call);
+    expect(JSON.stringify(call)).toContain(
+      '"constructor":{"data_collection_id":"constructor","value":"Ferrari"}',
+    );
+    expect(call.storageNotes).toEqual(
+      expect.arrayContaining([expect.stringContaining("lap.value is not a finite number")]),
+    );
   });
 
   it("reads only the due entries of the index, never the rest of the table", async () => {
