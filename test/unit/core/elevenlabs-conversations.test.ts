@@ -29,7 +29,11 @@ describe("ElevenLabs conversations client over HTTP (fake API on 127.0.0.1)", ()
   it("GETs /v1/convai/conversations/{id} with xi-api-key and hands on the JSON body", async () => {
     const data = transcriptionEvent("conv_ok").data;
     fake.answer("conv_ok", { status: 200, body: data });
-    expect(await client().getConversation("conv_ok")).toEqual({ kind: "ok", body: data });
+    expect(await client().getConversation("conv_ok")).toEqual({
+      kind: "ok",
+      body: data,
+      text: JSON.stringify(data),
+    });
     expect(fake.requestsFor("conv_ok")).toEqual([
       {
         method: "GET",
@@ -38,6 +42,16 @@ describe("ElevenLabs conversations client over HTTP (fake API on 127.0.0.1)", ()
         apiKey: ELEVENLABS_API_KEY,
       },
     ]);
+  });
+
+  it("hands on the body's exact text too (1e400 would not survive a re-serialization)", async () => {
+    const raw = '{"conversation_id":"conv_big","status":"done","n":1e400}';
+    fake.answer("conv_big", { status: 200, raw });
+    expect(await client().getConversation("conv_big")).toEqual({
+      kind: "ok",
+      body: { conversation_id: "conv_big", status: "done", n: Number.POSITIVE_INFINITY },
+      text: raw,
+    });
   });
 
   it.each([

@@ -41,6 +41,25 @@ describe("classifyAnswer", () => {
     expect(decision.event.messages.map((m) => m.id)).toEqual(["t-0", "t-1", "t-2", "analysis"]);
   });
 
+  it("interprets ElevenLabs' exact text: 1e400 is kept as noted text, as the webhook keeps it", () => {
+    const text = JSON.stringify(transcriptionEvent(ID).data).replace(
+      '"data_collection_results":{',
+      '"data_collection_results":{"lap":{"value":1e400},',
+    );
+    const decision = classifyAnswer({ kind: "ok", body: JSON.parse(text), text }, ID, NOW);
+    if (decision.kind !== "store") throw new Error(`expected store, got ${decision.kind}`);
+    expect(JSON.stringify(decision.event)).toContain('"value":"Infinity"');
+    expect(JSON.stringify(decision.event)).toContain("lap.value is not a finite number");
+  });
+
+  it("answers malformed, never throws, when interpreting the answer fails", () => {
+    // A body too deep to serialize again (no text kept): the pass must go on.
+    let deep: unknown = {};
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    const body = { ...transcriptionEvent(ID).data, analysis: deep };
+    expect(classifyAnswer(ok(body), ID, NOW)).toMatchObject({ kind: "malformed" });
+  });
+
   it.each(["initiated", "in-progress", "processing"])("retries a conversation that is %s", (status) => {
     expect(classifyAnswer(ok({ ...transcriptionEvent(ID).data, status }), ID, NOW)).toEqual({
       kind: "still_processing",
