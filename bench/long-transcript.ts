@@ -75,7 +75,13 @@ const main = async () => {
     }
     const sorted = [...timings].sort((a, b) => a - b);
     console.log(
-      JSON.stringify({ lines, runs, medianMs: sorted[Math.floor(sorted.length / 2)], maxMs: sorted.at(-1) }),
+      JSON.stringify({
+        lines,
+        runs,
+        medianMs: sorted[Math.floor(sorted.length / 2)],
+        minMs: sorted[0],
+        maxMs: sorted.at(-1),
+      }),
     );
   } finally {
     await local.stop();
