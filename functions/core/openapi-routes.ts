@@ -185,9 +185,21 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
       {
         status: 200,
         description:
-          "`accepted` (task recorded and dispatched), or why nothing was started (`status`). `callbackUrl`/`callbackToken` only when no task runner is configured (local).",
+          "`completed` with the task's result when it finished within `TOOL_INLINE_WAIT_MS`, else `accepted` (task recorded and dispatched), or why nothing was started (`status`). `callbackUrl`/`callbackToken` only when no task runner is configured (local).",
         schema: {
           oneOf: [
+            object(
+              {
+                status: { const: "completed" },
+                taskId: { type: "string" },
+                result: {
+                  description:
+                    "What the runner reported: `{status: succeeded, result}` or `{status: failed, error}`.",
+                },
+                message: { type: "string" },
+              },
+              ["status", "taskId", "result", "message"],
+            ),
             object(
               {
                 status: { const: "accepted" },
