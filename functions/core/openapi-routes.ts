@@ -130,11 +130,13 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
       },
       {
         status: 410,
-        description: "The session expired.",
+        description:
+          "The session is over: it timed out, the call ended, it was replaced or deleted (`reason`).",
         schema: errorSchema(["session_expired"], {
           conversationId: idSchema,
           expiredAt: timestamp,
           expiredForMs: { type: "integer" },
+          reason: { type: "string", enum: ["timed_out", "call_ended", "replaced", "deleted"] },
         }),
       },
     ],
