@@ -89,7 +89,9 @@ export const judge = (trial: TrialRecord): Verdict => {
   if (stored && trial.kind !== "reregister") {
     if (trial.offsetMs >= 2 && outcome === "delivered")
       violations.push(`delivered ${trial.offsetMs} ms after expiry`);
-    if (trial.offsetMs <= -3 && outcome === "session_expired")
+    // Before the expiry only the end of the call (the racing webhook, when it won) ends a window.
+    const callEnded = trial.kind === "postcall" && first?.body?.reason === "call_ended";
+    if (trial.offsetMs <= -3 && outcome === "session_expired" && !callEnded)
       violations.push(`expired ${-trial.offsetMs} ms before expiry`);
   }
   if (trial.kind === "tool" && trial.extra) {

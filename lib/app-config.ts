@@ -1,5 +1,6 @@
 import { RemovalPolicy } from "aws-cdk-lib";
 import type { Node } from "constructs";
+import { MAX_TOOL_INLINE_WAIT_MS } from "../functions/core/inline-wait.js";
 import type { SecretName } from "../functions/core/routes.js";
 import { SECRET_ENV } from "../functions/core/secret-env.js";
 
@@ -41,6 +42,8 @@ export interface AppConfig {
   readonly reconcileIntervalMinutes: number;
   /** Grace period before a missing transcript is fetched (`reconcileAfterMs`); the code's 45 minutes by default. */
   readonly reconcileAfterMs?: number;
+  /** How long a tool call waits for its task's result (`toolInlineWaitMs`, 0–15 000); the code's default when unset. */
+  readonly toolInlineWaitMs?: number;
 }
 
 /**
@@ -140,6 +143,7 @@ export const readAppConfig = (node: Node): AppConfig => {
   }
 
   const reconcileAfterMs = wholeNumber("reconcileAfterMs", undefined, 0, 7 * 86_400_000);
+  const toolInlineWaitMs = wholeNumber("toolInlineWaitMs", undefined, 0, MAX_TOOL_INLINE_WAIT_MS);
   const apiRateLimit = wholeNumber("apiRateLimit", APP_DEFAULTS.apiRateLimit, 1, 10_000) as number;
   const apiBurstLimit = wholeNumber("apiBurstLimit", APP_DEFAULTS.apiBurstLimit, 1, 5_000) as number;
   const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
@@ -182,5 +186,6 @@ export const readAppConfig = (node: Node): AppConfig => {
     ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
     ...(sessionTtlMs !== undefined ? { sessionTtlMs } : {}),
     ...(reconcileAfterMs !== undefined ? { reconcileAfterMs } : {}),
+    ...(toolInlineWaitMs !== undefined ? { toolInlineWaitMs } : {}),
   };
 };

@@ -56,6 +56,7 @@ export class SessionsStack extends Stack {
         publicBaseUrl: config.publicBaseUrl,
         reservedConcurrency: config.reservedConcurrency,
         sessionTtlMs: config.sessionTtlMs,
+        toolInlineWaitMs: config.toolInlineWaitMs,
       }),
     });
     if (config.exampleRunner) {

@@ -13,6 +13,7 @@ export const makeHandler = (deps: Dependencies & { dispatcher: TaskDispatcher })
         publicBaseUrl: deps.config.publicBaseUrl,
         exposeCallbackInToolResponse: deps.config.exposeCallbackInToolResponse,
         sessionStart: deps.config.sessionStart,
+        inlineWaitMs: deps.config.toolInlineWaitMs,
       },
       request,
     ),

@@ -1,3 +1,4 @@
+import { DEFAULT_TOOL_INLINE_WAIT_MS, MAX_TOOL_INLINE_WAIT_MS } from "./inline-wait.js";
 import { DEFAULT_SESSION_TTL_MS } from "./session-rules.js";
 import { DEFAULT_RECONCILE_AFTER_MS } from "./table-schema.js";
 
@@ -39,6 +40,11 @@ export interface Config {
    * agents work without an app) or `app` (only `POST /conversations/{id}/session` does).
    */
   readonly sessionStart: SessionStartMode;
+  /**
+   * How long a tool call waits for its own task's result before answering `accepted`
+   * (`TOOL_INLINE_WAIT_MS`, 0 to 15 000; 0 never waits). Only with a runner to wait for.
+   */
+  readonly toolInlineWaitMs: number;
 }
 
 /** The values of `SESSION_START` (and of the CDK context `sessionStart`). */
@@ -104,6 +110,16 @@ export const loadConfig = (
   const sessionStart = (env.SESSION_START?.trim() || "first-tool-call") as SessionStartMode;
   if (!SESSION_START_MODES.includes(sessionStart))
     problems.push(`SESSION_START must be one of ${SESSION_START_MODES.join(", ")}`);
+  const waitText = env.TOOL_INLINE_WAIT_MS?.trim();
+  const toolInlineWaitMs = waitText ? Number(waitText) : DEFAULT_TOOL_INLINE_WAIT_MS;
+  if (
+    !Number.isInteger(toolInlineWaitMs) ||
+    toolInlineWaitMs < 0 ||
+    toolInlineWaitMs > MAX_TOOL_INLINE_WAIT_MS
+  )
+    problems.push(
+      `TOOL_INLINE_WAIT_MS must be a whole number of ms from 0 to ${MAX_TOOL_INLINE_WAIT_MS}, not ${echo(waitText)}`,
+    );
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join("; ")}.`);
 
   const optional = (name: string) => env[name]?.trim() || undefined;
@@ -117,6 +133,7 @@ export const loadConfig = (
     notifyTimeoutMs,
     reconcileAfterMs,
     sessionStart,
+    toolInlineWaitMs,
     exposeCallbackInToolResponse:
       env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE === "true" ||
       (!taskQueueUrl && !runnerUrl && env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE !== "false"),

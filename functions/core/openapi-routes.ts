@@ -130,11 +130,13 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
       },
       {
         status: 410,
-        description: "The session expired.",
+        description:
+          "The session is over: it timed out, the call ended, it was replaced or deleted (`reason`).",
         schema: errorSchema(["session_expired"], {
           conversationId: idSchema,
           expiredAt: timestamp,
           expiredForMs: { type: "integer" },
+          reason: { type: "string", enum: ["timed_out", "call_ended", "replaced", "deleted"] },
         }),
       },
     ],
@@ -185,9 +187,21 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
       {
         status: 200,
         description:
-          "`accepted` (task recorded and dispatched), or why nothing was started (`status`). `callbackUrl`/`callbackToken` only when no task runner is configured (local).",
+          "`completed` with the task's result when it finished within `TOOL_INLINE_WAIT_MS`, else `accepted` (task recorded and dispatched), or why nothing was started (`status`). `callbackUrl`/`callbackToken` only when no task runner is configured (local).",
         schema: {
           oneOf: [
+            object(
+              {
+                status: { const: "completed" },
+                taskId: { type: "string" },
+                result: {
+                  description:
+                    "What the runner reported: `{status: succeeded, result}` or `{status: failed, error}`.",
+                },
+                message: { type: "string" },
+              },
+              ["status", "taskId", "result", "message"],
+            ),
             object(
               {
                 status: { const: "accepted" },

@@ -47,6 +47,12 @@ export const OUTCOMES = {
     message: "Tool call accepted: task recorded and dispatched",
     metric: "TaskAccepted",
   },
+  task_completed_inline: {
+    status: 200,
+    level: "info",
+    message: "Tool call answered with its task's result: the task finished within the inline wait",
+    metric: "TaskCompletedInline",
+  },
   tool_session_expired: {
     status: 200,
     level: "warn",

@@ -69,8 +69,14 @@ export const readSession = async (deps: SessionApiDeps, request: HttpRequest): P
           conversationId,
           expiredAt: result.expiredAt,
           expiredForMs: result.expiredForMs,
+          reason: result.reason,
         },
-        log: { conversationId, expiredAt: result.expiredAt, expiredForMs: result.expiredForMs },
+        log: {
+          conversationId,
+          expiredAt: result.expiredAt,
+          expiredForMs: result.expiredForMs,
+          reason: result.reason,
+        },
       };
     case "missing":
       return {

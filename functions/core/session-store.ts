@@ -202,6 +202,42 @@ export class SessionStore {
   }
 
   /**
+   * Erasure (`DELETE /conversations/{id}`): replaces the session item by an end marker, so the
+   * session reads as ended (`deleted`) and is never restarted by a later tool call of the same
+   * call, although erasure removes the history that would otherwise say so. The marker holds no
+   * call data (no agent, metadata or notify URL) and DynamoDB's TTL removes it after a day, longer
+   * than any call lasts; a registration by the app replaces it like any session.
+   */
+  async erase(conversationId: string): Promise<void> {
+    assertValidId(conversationId);
+    const nowMs = this.now();
+    const marker = {
+      [SESSIONS_TABLE.partitionKey]: conversationId,
+      sessionId: ERASED_SESSION_ID,
+      createdAt: new Date(nowMs).toISOString(),
+      createdAtMs: nowMs,
+      // Ends now: the live-session condition of every tool call and callback fails from here on.
+      expiresAtMs: nowMs,
+      ttlMs: this.ttlMs,
+      endReason: "deleted",
+      [SESSIONS_TABLE.ttlAttribute]: Math.ceil((nowMs + ERASED_MARKER_KEPT_MS) / 1000),
+    };
+    const output = await mapTransientErrors(() =>
+      this.client.send(new PutCommand({ TableName: this.tableName, Item: marker, ReturnValues: "ALL_OLD" })),
+    );
+    const old = output.Attributes;
+    const wasActive =
+      old !== undefined && old.endReason === undefined && isActiveAt(Number(old.expiresAtMs), nowMs);
+    this.logger.info("Session ended by the conversation's erasure", {
+      conversationId,
+      ...(wasActive
+        ? { sessionId: String(old?.sessionId), remainingMs: Number(old?.expiresAtMs) - nowMs }
+        : {}),
+      wasActive,
+    });
+  }
+
+  /**
    * Ends the active session now because the call is over (ElevenLabs' post-call webhook): the
    * same mechanism as {@link delete}, in one transaction: the session item goes (only if it is
    * still this window and still active) and the meta records `endedAtMs` and the reason. A
@@ -331,7 +367,7 @@ export class SessionStore {
     failedCheck?: FailedCheck,
   ): Promise<InactiveSession> {
     if (failedCheck) {
-      const state = classify(fromItem(failedCheck as unknown as Record<string, unknown>), atMs);
+      const state = classifyItem(failedCheck as unknown as Record<string, unknown>, atMs);
       if (state.status === "expired")
         return {
           status: "expired",
@@ -359,7 +395,7 @@ export class SessionStore {
       ),
     );
     if (!output.Item) return { status: "missing" };
-    const result = classify(fromItem(output.Item), this.now());
+    const result = classifyItem(output.Item, this.now());
     return this.noteExpiry(
       conversationId,
       result,
@@ -392,6 +428,17 @@ export class SessionStore {
     if (!result.committed) throw new Error("Unconditional session write was cancelled");
   }
 }
+
+/** The session id of the end marker an erasure leaves (see {@link SessionStore.erase}). */
+export const ERASED_SESSION_ID = "erased";
+/** How long the erasure's end marker is kept: longer than any call lasts. */
+const ERASED_MARKER_KEPT_MS = 24 * 60 * 60 * 1000;
+
+/** Classifies a stored item; an end marker (erasure) is over since it was written, as `deleted`. */
+const classifyItem = (item: Record<string, unknown>, nowMs: number): SessionLookup => {
+  const state = classify(fromItem(item), nowMs);
+  return state.status === "expired" && item.endReason === "deleted" ? { ...state, reason: "deleted" } : state;
+};
 
 /** Maps a raw (already unmarshalled) session item to the domain type. */
 const fromItem = (item: Record<string, unknown>): Session =>

@@ -9,6 +9,7 @@ import type { TaskDispatcher } from "./dispatcher.js";
 import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
+import { waitForResult } from "./inline-wait.js";
 import { withoutUndefined } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
@@ -30,6 +31,10 @@ export interface ToolDeps {
   readonly exposeCallbackInToolResponse: boolean;
   /** Whether a tool call may start the session of a conversation that never had one. */
   readonly sessionStart: SessionStartMode;
+  /** How long to wait for the task's own result before answering `accepted` (0: never). */
+  readonly inlineWaitMs?: number;
+  /** @default setTimeout (tests pass fake timers) */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -303,6 +308,31 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
     });
   }
 
+  // A quick task answers in this response: wait for its result, never past the session's end,
+  // and only where a runner will report one (manual mode has none to wait for).
+  const waitMs = deps.dispatcher.kind === "none" ? 0 : Math.min(deps.inlineWaitMs ?? 0, outcome.remainingMs);
+  const inline = waitMs > 0 ? await waitForResult(deps, conversationId, taskId, nowMs + waitMs) : undefined;
+  if (inline?.finished) {
+    const { result } = inline.finished;
+    return {
+      kind: "task_completed_inline",
+      body: {
+        status: "completed",
+        taskId,
+        result,
+        message: "The task has finished; its result is included.",
+      },
+      log: {
+        conversationId,
+        taskId,
+        toolName,
+        dispatcher: deps.dispatcher.kind,
+        waitedMs: inline.waitedMs,
+        reads: inline.reads,
+      },
+    };
+  }
+
   return {
     kind: "task_accepted",
     body: {
@@ -317,6 +347,7 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
       toolName,
       dispatcher: deps.dispatcher.kind,
       remainingMs: outcome.remainingMs,
+      ...(inline ? { waitedMs: inline.waitedMs, reads: inline.reads } : {}),
     },
   };
 };

@@ -4,6 +4,7 @@ import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from "aws-cdk-
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { DEFAULT_TOOL_INLINE_WAIT_MS } from "../../functions/core/inline-wait.js";
 import { ROUTES } from "../../functions/core/routes.js";
 import { SECRET_ENV } from "../../functions/core/secret-env.js";
 import type { ServiceSecrets } from "./secrets.js";
@@ -46,6 +47,11 @@ export interface ApiProps {
   readonly logRemovalPolicy: RemovalPolicy;
   /** Who starts a session (`SESSION_START` of the functions that touch sessions); defaulted in `readAppConfig`. */
   readonly sessionStart: "first-tool-call" | "app";
+  /**
+   * How long a tool call waits for its own task's result (`TOOL_INLINE_WAIT_MS` of call-tool).
+   * @default - the code's default (DEFAULT_TOOL_INLINE_WAIT_MS)
+   */
+  readonly toolInlineWaitMs?: number;
 }
 
 /** The route table's entry as the API's route key and integration. */
@@ -124,6 +130,7 @@ export class Api extends Construct {
     this.url = props.publicBaseUrl ?? this.httpApi.apiEndpoint;
 
     const functions: Record<string, ServiceFunction> = {};
+    const inlineWaitMs = props.toolInlineWaitMs ?? DEFAULT_TOOL_INLINE_WAIT_MS;
     for (const route of ROUTES) {
       // A function serves every route of its name (the tool routes answer POST and GET).
       const existing = functions[route.name];
@@ -131,17 +138,21 @@ export class Api extends Construct {
         this.addRoute(route, existing, `${pascal(route.name)}${route.method}`);
         continue;
       }
+      const { access } = route;
+      // The tool route may wait for its task's result: its timeout covers the wait and its own work.
+      const timeoutSeconds = access.taskQueue
+        ? Math.max(route.timeoutSeconds ?? 10, Math.ceil(inlineWaitMs / 1000) + 10)
+        : route.timeoutSeconds;
       const fn = new ServiceFunction(this, pascal(route.name), {
         name: route.name,
         description: route.description,
         logRemovalPolicy,
-        ...(route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {}),
+        ...(timeoutSeconds ? { timeout: Duration.seconds(timeoutSeconds) } : {}),
         logLevel: props.logLevel,
         ...(props.reservedConcurrency !== undefined
           ? { reservedConcurrency: props.reservedConcurrency }
           : {}),
       });
-      const { access } = route;
       fn.bindTable(tables.sessionsBinding, access.sessions);
       fn.bindTable(tables.conversationsBinding, access.conversations);
       for (const name of access.secrets)
@@ -150,6 +161,7 @@ export class Api extends Construct {
         fn.bindQueue(queues.tasks, "TASK_QUEUE_URL");
         // Task callback URLs point back at this API.
         fn.addEnvironment("PUBLIC_BASE_URL", this.url);
+        fn.addEnvironment("TOOL_INLINE_WAIT_MS", String(inlineWaitMs));
       }
       if (access.parkingQueue) fn.bindQueue(queues.parking, "PARKING_QUEUE_URL");
       if (access.sessions && props.sessionTtlMs !== undefined) {

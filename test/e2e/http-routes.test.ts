@@ -316,6 +316,7 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
           conversationId,
           expiredAt: registered.expiresAt,
           expiredForMs: expect.any(Number),
+          reason: "timed_out",
         });
         expect(read.receivedAt).toBeGreaterThanOrEqual(expiresAtMs);
         expect(read.body.expiredForMs).toBeGreaterThanOrEqual(Math.max(0, read.sentAt - expiresAtMs));

@@ -4,6 +4,7 @@ import { App, Stack } from "aws-cdk-lib";
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
+import { DEFAULT_TOOL_INLINE_WAIT_MS } from "../../functions/core/inline-wait.js";
 import { ROUTES } from "../../functions/core/routes.js";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
 import { LAMBDA_BUNDLE } from "../../lib/bundling.js";
@@ -77,11 +78,30 @@ describe("functions", () => {
         Architectures: ["arm64"],
         TracingConfig: { Mode: "Active" },
         MemorySize: 512,
-        Timeout: route.timeoutSeconds ?? 10,
+        Timeout: route.name === "call-tool" ? 12 : (route.timeoutSeconds ?? 10),
         Handler: "index.handler",
       });
     }
     expect(functionFacts(stack, template, "post-call-webhook").resource.Properties.Timeout).toBe(30);
+  });
+
+  it("lets only the tool route wait for its task's result, with a timeout that covers the wait", () => {
+    for (const route of ROUTES) {
+      expect(functionFacts(stack, template, route.name).env.TOOL_INLINE_WAIT_MS, route.name).toBe(
+        route.name === "call-tool" ? String(DEFAULT_TOOL_INLINE_WAIT_MS) : undefined,
+      );
+    }
+    // The default wait (1.5 s) rounds up to 2 s, plus the route's own 10 s.
+    expect(functionFacts(stack, template, "call-tool").resource.Properties.Timeout).toBe(12);
+    const long = synthStack({ toolInlineWaitMs: "15000" });
+    const longFacts = functionFacts(long.stack, long.template, "call-tool");
+    expect(longFacts.env.TOOL_INLINE_WAIT_MS).toBe("15000");
+    expect(longFacts.resource.Properties.Timeout).toBe(25);
+    const off = synthStack({ toolInlineWaitMs: "0" });
+    expect(functionFacts(off.stack, off.template, "call-tool").env.TOOL_INLINE_WAIT_MS).toBe("0");
+    expect(functionFacts(off.stack, off.template, "call-tool").resource.Properties.Timeout).toBe(10);
+    expect(() => synthStack({ toolInlineWaitMs: "15001" })).toThrow(/toolInlineWaitMs.*0 to 15000/);
+    expect(() => synthStack({ toolInlineWaitMs: "1.5s" })).toThrow(/toolInlineWaitMs/);
   });
 
   it("gives every function the Parameters and Secrets extension (arm64) with a 5-minute secret cache", () => {

@@ -49,16 +49,37 @@ describe("erasure and rotation on DynamoDB Local", () => {
     expect(response.statusCode).toBe(200);
     expect(bodyOf(response)).toMatchObject({ conversationId: id, erased: true });
     expect(await itemsOf(id)).toEqual([]);
-    expect((await live.handlers.getSession(liveRequests.getSession(id))).statusCode).toBe(404);
+    // The session ended at the erasure, and says so without any of the erased data.
+    const session = await live.handlers.getSession(liveRequests.getSession(id));
+    expect(session.statusCode).toBe(410);
+    expect(bodyOf(session)).toMatchObject({ error: "session_expired", reason: "deleted" });
 
     const late = await live.handlers.result(liveRequests.result(message));
     expect(late.statusCode).toBe(404);
     expect(bodyOf(late).error).toBe("task_not_found");
+    // The call goes on at ElevenLabs: its next tool call starts no new session and writes nothing.
+    const tool = await live.handlers.callTool(liveRequests.callTool(id));
+    expect(bodyOf(tool)).toMatchObject({ status: "session_expired", reason: "deleted" });
+    expect(live.dispatched.at(-1)).toBe(message);
     expect(await itemsOf(id)).toEqual([]);
 
     const again = await del(erase(id));
     expect(again.statusCode).toBe(200);
     expect(bodyOf(again).itemsDeleted).toBe(0);
+  });
+
+  it("after an erasure, only the app's registration starts a new session (a first tool call does not)", async () => {
+    const id = `conv_reuse_${Date.now()}`;
+    expect((await live.handlers.callTool(liveRequests.callTool(id))).statusCode).toBe(200);
+    expect((await del(erase(id))).statusCode).toBe(200);
+    expect(bodyOf(await live.handlers.callTool(liveRequests.callTool(id)))).toMatchObject({
+      status: "session_expired",
+      reason: "deleted",
+    });
+    expect(await itemsOf(id)).toEqual([]);
+
+    expect((await live.handlers.register(liveRequests.register(id))).statusCode).toBe(201);
+    expect(bodyOf(await live.handlers.callTool(liveRequests.callTool(id))).status).toBe("accepted");
   });
 
   it("a callback racing the erasure either lands before it (and is erased) or is refused", async () => {

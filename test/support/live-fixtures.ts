@@ -41,6 +41,8 @@ export const testDependencies = (
       SERVICE_TOKEN,
       TOOL_SECRET,
       NOTIFY_SIGNING_SECRET: NOTIFY_SECRET,
+      // The test dispatchers run no task: tool calls answer at once unless a test opts in.
+      TOOL_INLINE_WAIT_MS: "0",
       ...overrides.env,
     },
     { doc: overrides.doc ?? createDocClient(), logger, metrics },

@@ -63,6 +63,8 @@ export const harnessEnv = (
   SERVICE_TOKEN,
   TOOL_SECRET,
   NOTIFY_SIGNING_SECRET: NOTIFY_SECRET,
+  // The recording dispatcher runs no task: a tool call must not wait for a result (tests opt in).
+  TOOL_INLINE_WAIT_MS: "0",
   ...extra,
 });
 

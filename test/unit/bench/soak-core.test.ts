@@ -57,6 +57,19 @@ describe("soak judging", () => {
     expect(judge(early).violations).toEqual(["expired 4 ms before expiry"]);
   });
 
+  it("accepts an early expiry only when the racing webhook ended the call (reason call_ended)", () => {
+    const ended = (kind: TrialRecord["kind"]) =>
+      trial({
+        kind,
+        offsetMs: -4,
+        callbacks: [{ status: 200, body: { outcome: "session_expired", reason: "call_ended" } }],
+        tasks: [{ taskId: "t1", status: "completed", outcome: "session_expired", createdAt: "x" }],
+        ...(kind === "postcall" ? { extra: { status: 200, body: { status: "stored" } } } : {}),
+      });
+    expect(judge(ended("postcall")).violations).toEqual([]);
+    expect(judge(ended("callback")).violations).toEqual(["expired 4 ms before expiry"]);
+  });
+
   it("flags a boundary task accepted with createdAt == expiresAt", () => {
     const verdict = judge(
       trial({

@@ -1,4 +1,4 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { makeHandler as makeCallTool } from "../../../functions/call-tool/handler.js";
@@ -91,6 +91,102 @@ describe("ElevenLabs tool routes", () => {
       dispatcher,
     })(toolEvent({ conversation_id: "conv-1" }));
     expect(bodyOf(hidden)).not.toHaveProperty("callbackToken");
+  });
+
+  describe("inline answer when the task is quick (TOOL_INLINE_WAIT_MS)", () => {
+    const waiting = (waitMs: number, runner?: (m: TaskMessage) => void) => {
+      const deps = testDependencies({ doc, env: { TOOL_INLINE_WAIT_MS: String(waitMs) } }).deps;
+      const quick: TaskDispatcher = {
+        kind: "test",
+        dispatch: async (m) => {
+          sent.push(m);
+          runner?.(m);
+        },
+      };
+      return makeCallTool({ ...deps, dispatcher: quick });
+    };
+    /** The runner's callback, stored as the record-task-result route would after `afterMs`. */
+    const completesAfter = (afterMs: number) => (m: TaskMessage) => {
+      setTimeout(() => {
+        const key = `task#${m.taskId}`;
+        const task = state.tasks.get(key);
+        state.tasks.set(key, {
+          ...task,
+          status: "completed",
+          outcome: "delivered",
+          result: { status: "succeeded", result: { order: "A1", status: "shipped" } },
+          resultAt: iso(Date.now()),
+        });
+      }, afterMs);
+    };
+    const reads = () =>
+      ddb.commandCalls(GetCommand).filter((c) => String(c.args[0].input.Key?.sk).startsWith("task#")).length;
+
+    it("answers completed with the result when the callback lands within the wait", async () => {
+      const pending = waiting(
+        1_000,
+        completesAfter(250),
+      )(toolEvent({ conversation_id: "conv-1", order_id: "A1" }));
+      await vi.advanceTimersByTimeAsync(1_000);
+      const response = await pending;
+      expect(response.statusCode).toBe(200);
+      expect(bodyOf(response)).toEqual({
+        status: "completed",
+        taskId: sent[0]?.taskId,
+        result: { status: "succeeded", result: { order: "A1", status: "shipped" } },
+        message: expect.any(String),
+      });
+      // One consistent read per 100 ms until the result was there (at 300 ms).
+      expect(reads()).toBe(3);
+      expect(JSON.stringify(bodyOf(response))).not.toContain(sent[0]?.callbackToken ?? "-");
+    });
+
+    it("answers accepted after the wait when the task is slower, with at most one read per 100 ms", async () => {
+      const pending = waiting(1_000, completesAfter(5_000))(toolEvent({ conversation_id: "conv-1" }));
+      await vi.advanceTimersByTimeAsync(1_500);
+      const response = await pending;
+      expect(bodyOf(response)).toMatchObject({ status: "accepted", taskId: sent[0]?.taskId });
+      expect(reads()).toBe(10);
+    });
+
+    it("never waits past the session's end", async () => {
+      vi.setSystemTime(T0 + TEN_MIN - 300);
+      const pending = waiting(5_000, completesAfter(1_000))(toolEvent({ conversation_id: "conv-1" }));
+      await vi.advanceTimersByTimeAsync(400);
+      const response = await pending;
+      expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+      expect(reads()).toBeLessThanOrEqual(3);
+    });
+
+    it("does not wait at 0, nor without a runner (manual mode)", async () => {
+      const none = await waiting(0, completesAfter(0))(toolEvent({ conversation_id: "conv-1" }));
+      expect(bodyOf(none)).toMatchObject({ status: "accepted" });
+      const manualDeps = testDependencies({ doc, env: { TOOL_INLINE_WAIT_MS: "1000" } }).deps;
+      const manual = await makeCallTool({
+        ...manualDeps,
+        dispatcher: { kind: "none", dispatch: async () => undefined },
+      })(toolEvent({ conversation_id: "conv-1" }));
+      expect(bodyOf(manual)).toMatchObject({ status: "accepted" });
+      expect(reads()).toBe(0);
+    });
+
+    it("answers accepted when a read fails: the agent polls as usual", async () => {
+      const deps = testDependencies({ doc, env: { TOOL_INLINE_WAIT_MS: "1000" } }).deps;
+      let failedReads = 0;
+      const tasks = Object.assign(Object.create(deps.tasks) as typeof deps.tasks, {
+        getTask: async () => {
+          failedReads++;
+          throw new Error("DynamoDB is slow");
+        },
+      });
+      const quick: TaskDispatcher = { kind: "test", dispatch: async (m) => completesAfter(50)(m) };
+      const pending = makeCallTool({ ...deps, tasks, dispatcher: quick })(
+        toolEvent({ conversation_id: "conv-1" }),
+      );
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(bodyOf(await pending)).toMatchObject({ status: "accepted" });
+      expect(failedReads).toBe(1);
+    });
   });
 
   it("also accepts the wrapped shape { tool_name, parameters, conversation_id }", async () => {

@@ -48,11 +48,23 @@ describe("messages that say what to do", () => {
     ["NOTIFY_TIMEOUT_MS", "99999", 'NOTIFY_TIMEOUT_MS must be a whole number from 1 to 10000, not "99999"'],
     ["ELEVENLABS_API_BASE_URL", "api.elevenlabs.io", 'not "api.elevenlabs.io"'],
     ["PUBLIC_BASE_URL", "ftp://x", 'PUBLIC_BASE_URL must be an http(s) URL, not "ftp://x"'],
+    [
+      "TOOL_INLINE_WAIT_MS",
+      "20000",
+      'TOOL_INLINE_WAIT_MS must be a whole number of ms from 0 to 15000, not "20000"',
+    ],
+    ["TOOL_INLINE_WAIT_MS", "1.5s", 'not "1.5s"'],
+    ["TOOL_INLINE_WAIT_MS", "-1", 'not "-1"'],
   ])("echoes a bad %s (%s) in the configuration error", (name, value, expected) => {
     const error = thrown(() => loadConfig({ ...TABLES, [name]: value }, ["tables", "publicBaseUrl"]));
 
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(expected);
+  });
+
+  it("waits 1.5 s for a quick task's result by default, 0 when asked", () => {
+    expect(loadConfig(TABLES).toolInlineWaitMs).toBe(1_500);
+    expect(loadConfig({ ...TABLES, TOOL_INLINE_WAIT_MS: "0" }).toolInlineWaitMs).toBe(0);
   });
 
   it("cuts a long bad value short", () => {
