@@ -16,20 +16,27 @@ const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 interface Built {
   readonly bytes: number;
-  /** Input paths that made it into the output. */
+  /** Input paths with bytes in the output. */
   readonly inputs: readonly string[];
 }
 
 let outDir: string;
 const built = new Map<string, Built>();
 
+/** The example task runner (examples/runner, deployed by the stack): not a route, bundled the same way. */
+const RUNNER = { name: "example-runner", entry: "examples/runner/handler.ts" };
+
 beforeAll(async () => {
   outDir = mkdtempSync(join(tmpdir(), "bundle-size-"));
-  for (const route of ROUTES) {
+  const entries = [
+    ...ROUTES.map((route) => ({ name: route.name, entry: `functions/${route.name}/handler.ts` })),
+    RUNNER,
+  ];
+  for (const route of entries) {
     const outfile = join(outDir, `${route.name}.mjs`);
     const result = await build({
       absWorkingDir: ROOT,
-      entryPoints: [`functions/${route.name}/handler.ts`],
+      entryPoints: [route.entry],
       outfile,
       bundle: true,
       platform: "node",
@@ -47,7 +54,10 @@ beforeAll(async () => {
     const output = Object.entries(result.metafile.outputs).find(([file]) => file.endsWith(".mjs"))?.[1];
     built.set(route.name, {
       bytes: statSync(outfile).size,
-      inputs: Object.keys((output as Metafile["outputs"][string]).inputs),
+      // Only inputs that left bytes in the output: a module tree-shaken to nothing is not carried.
+      inputs: Object.entries((output as Metafile["outputs"][string]).inputs)
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .map(([path]) => path),
     });
   }
 });
@@ -110,6 +120,16 @@ describe("Lambda bundles", () => {
       expect(carries(name, /node_modules\/zod\//)).toBe(false);
     },
   );
+
+  it("the example task runner, which emits no metrics, carries the Logger and not Powertools Metrics", () => {
+    expect(carries(RUNNER.name, /@aws-lambda-powertools\/logger\//)).toBe(true);
+    expect(carries(RUNNER.name, /@aws-lambda-powertools\/metrics\//)).toBe(false);
+    expect(bundleOf(RUNNER.name).bytes).toBeLessThanOrEqual(60 * 1024);
+  });
+
+  it.each(ROUTES)("$name carries Powertools Metrics (every route counts its outcome)", ({ name }) => {
+    expect(carries(name, /@aws-lambda-powertools\/metrics\//)).toBe(true);
+  });
 
   it.each(ROUTES)("$name reads credentials from the environment only", ({ name }) => {
     expect(
