@@ -50,7 +50,7 @@ export const LAMBDA_BUNDLE = {
   alias: LAMBDA_ALIASES,
 } as const;
 
-/** Bundle budgets in bytes (of the .mjs, without its source map), checked by test/unit/bundle-size.test.ts. */
+/** Bundle budgets in bytes (of the .mjs, without its source map), checked by test/infra/bundles.test.ts. */
 export const BUNDLE_BUDGET_BYTES = {
   /** Every handler. */
   default: 300 * 1024,
