@@ -1,7 +1,6 @@
 import { RemovalPolicy } from "aws-cdk-lib";
 import type { Node } from "constructs";
-import { MAX_TOOL_INLINE_WAIT_MS } from "../functions/core/inline-wait.js";
-import type { SecretName } from "../functions/core/routes.js";
+import { MAX_TOOL_INLINE_WAIT_MS, type SecretName } from "../functions/core/routes.js";
 import { SECRET_ENV } from "../functions/core/secret-env.js";
 
 /** The values of the functions' `SESSION_START` (kept equal to `SESSION_START_MODES` in functions/core/config.ts). */

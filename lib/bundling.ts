@@ -16,11 +16,20 @@ export const ESM_REQUIRE_BANNER =
 
 /**
  * Module replacements applied in Lambda bundles only (paths relative to the project root, the
- * bundler's working directory). The SDK's default credential chain becomes the environment
- * variables Lambda sets: see functions/core/lambda-credentials.ts.
+ * bundler's working directory), each for code a Lambda can never run, each proven by
+ * test/integration/lambda-bundles.test.ts (the built bundles served against DynamoDB Local):
+ *
+ * - the SDK's default credential chain becomes the environment variables Lambda sets
+ *   (functions/core/lambda-credentials.ts);
+ * - event-stream serde, loaded only by operations DynamoDB and SQS do not have
+ *   (functions/core/lambda-no-event-streams.ts): about 14 KB;
+ * - mnemonist's LRU under the DynamoDB endpoint-discovery cache becomes a `Map` one
+ *   (functions/core/lambda-lru-cache.ts): about 7 KB.
  */
 export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
   "@aws-sdk/credential-provider-node": "./functions/core/lambda-credentials.ts",
+  "@smithy/core/event-streams": "./functions/core/lambda-no-event-streams.ts",
+  "mnemonist/lru-cache": "./functions/core/lambda-lru-cache.ts",
 };
 
 /**
@@ -41,7 +50,7 @@ export const LAMBDA_BUNDLE = {
   alias: LAMBDA_ALIASES,
 } as const;
 
-/** Bundle budgets in bytes (of the .mjs, without its source map), checked by test/unit/bundle-size.test.ts. */
+/** Bundle budgets in bytes (of the .mjs, without its source map), checked by test/infra/bundles.test.ts. */
 export const BUNDLE_BUDGET_BYTES = {
   /** Every handler. */
   default: 300 * 1024,

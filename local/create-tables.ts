@@ -62,7 +62,7 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
               { AttributeName: listIndex.partitionKey, KeyType: "HASH" },
               { AttributeName: listIndex.sortKey, KeyType: "RANGE" },
             ],
-            Projection: { ProjectionType: "ALL" },
+            Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: [...listIndex.projectedAttributes] },
           },
           {
             IndexName: reconcileIndex.name,

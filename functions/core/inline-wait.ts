@@ -12,14 +12,8 @@ import type { TaskStore } from "./task-store.js";
 /** One consistent read every 100 ms: at most 10 reads (10 RCU for an item under 4 KB) per second waited. */
 export const INLINE_POLL_INTERVAL_MS = 100;
 
-/** `TOOL_INLINE_WAIT_MS` when unset: see the README's "Quick tasks answer inline" for the measurement. */
-export const DEFAULT_TOOL_INLINE_WAIT_MS = 1_500;
-
-/**
- * The most a tool call may wait: ElevenLabs gives a tool 20 s by default (`response_timeout_secs`)
- * and API Gateway cuts a request at 30 s; the call-tool function's timeout is set above it.
- */
-export const MAX_TOOL_INLINE_WAIT_MS = 15_000;
+// The wait's default and bound are route settings (the CDK app reads them too): see routes.ts.
+export { DEFAULT_TOOL_INLINE_WAIT_MS, MAX_TOOL_INLINE_WAIT_MS } from "./routes.js";
 
 export interface InlineWaitDeps {
   readonly tasks: Pick<TaskStore, "getTask">;

@@ -1,16 +1,15 @@
-import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Config } from "./config.js";
 import { fileParker, noParker, type Parker } from "./parking.js";
-import { SQS_CLIENT_SETTINGS } from "./task-queue.js";
+import { createSqsSend, type SqsSend } from "./sqs-send.js";
 
 /**
- * Parks events on the SQS parking queue (the only parking module that imports the SQS client,
- * so other bundles do not pull it in). The message body is the parked event as JSON.
+ * Parks events on the SQS parking queue (the only parking module that sends to SQS, so other
+ * bundles do not carry the sender). The message body is the parked event as JSON.
  */
-export const sqsParker = (queueUrl: string, client = new SQSClient(SQS_CLIENT_SETTINGS)): Parker => ({
+export const sqsParker = (queueUrl: string, send: SqsSend = createSqsSend()): Parker => ({
   kind: "sqs",
   async park(event) {
-    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(event) }));
+    await send(queueUrl, JSON.stringify(event));
   },
 });
 

@@ -58,6 +58,18 @@ export interface Route {
 
 const KB = 1024;
 
+/**
+ * How long the tool route waits for its own task's result when `TOOL_INLINE_WAIT_MS` is unset
+ * (see functions/core/inline-wait.ts and the README's "Quick tasks answer inline").
+ */
+export const DEFAULT_TOOL_INLINE_WAIT_MS = 1_500;
+
+/**
+ * The most a tool call may wait: ElevenLabs gives a tool 20 s by default (`response_timeout_secs`)
+ * and API Gateway cuts a request at 30 s; the call-tool function's timeout is set above it.
+ */
+export const MAX_TOOL_INLINE_WAIT_MS = 15_000;
+
 /** The tool routes answer POST (JSON body) and GET (query parameters) alike: one function each. */
 const GET_TASK_RESULT = {
   name: "get-task-result",

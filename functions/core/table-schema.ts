@@ -30,6 +30,25 @@ export const CONVERSATIONS_TABLE = {
     name: "by-created",
     partitionKey: "listPk",
     sortKey: "listSk",
+    /**
+     * The only attributes the index copies besides the keys (projection INCLUDE): what
+     * `GET /conversations` answers per conversation (`toMeta` in conversation-items.ts reads
+     * nothing else; a unit test holds the two together). A meta write that changes none of them
+     * (a task count aside) costs no index write; the index stores no call details beyond `call`.
+     */
+    projectedAttributes: [
+      "createdAt",
+      "updatedAt",
+      "status",
+      "agentId",
+      "lastSession",
+      "sessionCount",
+      "taskCount",
+      "call",
+      "reconcileOutcome",
+      "reconcileOutcomeAt",
+      "sessionStart",
+    ],
   },
   /**
    * Sparse GSI of the conversations awaiting a transcript (reconciliation). Only meta items that

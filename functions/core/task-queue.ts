@@ -1,4 +1,3 @@
-import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Config } from "./config.js";
 import {
   httpDispatcher,
@@ -8,22 +7,16 @@ import {
   type TaskDispatcher,
 } from "./dispatcher.js";
 import type { AppLogger } from "./powertools.js";
+import { createSqsSend, type SqsSend } from "./sqs-send.js";
 
 /**
- * SQS clients get the same deliberate limits as DynamoDB: 3 attempts, 1 s to connect, 2 s per
- * attempt (and the attempt really aborts), so a hung send ends as a 503 well inside the Lambda
- * timeout instead of running into it.
+ * The SQS side of the dispatcher: one signed SendMessage with the same deliberate limits as
+ * DynamoDB (3 attempts, 2 s per attempt that really aborts), so a hung send ends as a 503 well
+ * inside the Lambda timeout instead of running into it. See sqs-send.ts for why not the SDK client.
  */
-export const SQS_CLIENT_SETTINGS = {
-  maxAttempts: 3,
-  retryMode: "standard",
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
-} as const;
-
-/** The SQS side of the dispatcher (the only module that imports the SQS client). */
-export const sqsSender = (client = new SQSClient(SQS_CLIENT_SETTINGS)): SqsSender => ({
+export const sqsSender = (send: SqsSend = createSqsSend()): SqsSender => ({
   async sendMessage(queueUrl, body) {
-    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+    await send(queueUrl, body);
   },
 });
 

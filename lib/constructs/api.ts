@@ -4,8 +4,7 @@ import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from "aws-cdk-
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { DEFAULT_TOOL_INLINE_WAIT_MS } from "../../functions/core/inline-wait.js";
-import { ROUTES } from "../../functions/core/routes.js";
+import { DEFAULT_TOOL_INLINE_WAIT_MS, ROUTES } from "../../functions/core/routes.js";
 import { SECRET_ENV } from "../../functions/core/secret-env.js";
 import type { ServiceSecrets } from "./secrets.js";
 import { ServiceFunction } from "./service-function.js";

@@ -86,7 +86,9 @@ export class Tables extends Construct {
           indexName: CONVERSATIONS_TABLE.listIndex.name,
           partitionKey: { name: CONVERSATIONS_TABLE.listIndex.partitionKey, type: AttributeType.STRING },
           sortKey: { name: CONVERSATIONS_TABLE.listIndex.sortKey, type: AttributeType.STRING },
-          projectionType: ProjectionType.ALL,
+          // Only what the listing answers (not every attribute of the meta item).
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: [...CONVERSATIONS_TABLE.listIndex.projectedAttributes],
         },
         {
           // Sparse: only conversations awaiting a transcript carry these keys (reconciliation).

@@ -4,8 +4,7 @@ import { App, Stack } from "aws-cdk-lib";
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
-import { DEFAULT_TOOL_INLINE_WAIT_MS } from "../../functions/core/inline-wait.js";
-import { ROUTES } from "../../functions/core/routes.js";
+import { DEFAULT_TOOL_INLINE_WAIT_MS, ROUTES } from "../../functions/core/routes.js";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "../../functions/core/service-names.js";
 import { LAMBDA_BUNDLE } from "../../lib/bundling.js";
 import { SERVICE_FUNCTION_BUNDLING, ServiceFunction } from "../../lib/constructs/service-function.js";
@@ -265,15 +264,23 @@ describe("ServiceFunction bundling", () => {
     // the chain's own error is gone, the env-only module's is there.
     expect(code).not.toContain("Could not load credentials from any providers");
     expect(code).toContain("No AWS credentials in the environment");
+    // Event streams and mnemonist are aliased away too: the stand-in's message is there, the real code is not.
+    expect(code).toContain("Event streams are not bundled");
+    expect(code).not.toContain("Truncated event message received.");
+    expect(code).not.toContain("obliterator");
     expect(code.startsWith("import{createRequire")).toBe(true);
     expect(code).toMatch(/export\s*\{[^}]*handler/);
     // Minified: hundreds of KB in a few dozen lines (license comments keep their own lines).
     expect(code.length / code.split("\n").length).toBeGreaterThan(2000);
   });
 
-  it("hands esbuild the shared Lambda settings, the credentials alias included", () => {
+  it("hands esbuild the shared Lambda settings, every alias included", () => {
     expect(SERVICE_FUNCTION_BUNDLING.esbuildArgs).toEqual({
-      "--alias": ["@aws-sdk/credential-provider-node=./functions/core/lambda-credentials.ts"],
+      "--alias": [
+        "@aws-sdk/credential-provider-node=./functions/core/lambda-credentials.ts",
+        "@smithy/core/event-streams=./functions/core/lambda-no-event-streams.ts",
+        "mnemonist/lru-cache=./functions/core/lambda-lru-cache.ts",
+      ],
     });
     expect(SERVICE_FUNCTION_BUNDLING).toMatchObject({
       target: LAMBDA_BUNDLE.target,

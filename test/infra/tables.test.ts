@@ -70,6 +70,34 @@ describe("tables", () => {
     expect(retained.Properties).toMatchObject({ Replicas: [{ DeletionProtectionEnabled: true }] });
   });
 
+  it("projects into the by-created listing index only the keys and what GET /conversations answers", () => {
+    const conversations = tableWithKeys(template, ["conversationId", "sk"]);
+    const indexes = conversations.Properties.GlobalSecondaryIndexes as Record<string, unknown>[];
+    expect(indexes.find((index) => index.IndexName === "by-created")).toEqual({
+      IndexName: "by-created",
+      KeySchema: [
+        { AttributeName: "listPk", KeyType: "HASH" },
+        { AttributeName: "listSk", KeyType: "RANGE" },
+      ],
+      Projection: {
+        ProjectionType: "INCLUDE",
+        NonKeyAttributes: [
+          "createdAt",
+          "updatedAt",
+          "status",
+          "agentId",
+          "lastSession",
+          "sessionCount",
+          "taskCount",
+          "call",
+          "reconcileOutcome",
+          "reconcileOutcomeAt",
+          "sessionStart",
+        ],
+      },
+    });
+  });
+
   it("exports both table names as stack outputs", () => {
     template.hasOutput("SessionsTableName", { Value: { Ref: Match.stringLikeRegexp("Sessions") } });
     template.hasOutput("ConversationsTableName", { Value: { Ref: Match.stringLikeRegexp("Conversations") } });
