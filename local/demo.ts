@@ -314,7 +314,7 @@ const isLocalHealth = (body: Record<string, unknown>): body is Record<string, un
 /** `SESSION_TTL_MS=5000 npm start`, with the port when it is not the default. */
 const startCommand = (base: string): string => {
   const port = URL.canParse(base) ? new URL(base).port : "";
-  return `SESSION_TTL_MS=5000 npm start${port && port !== "3000" ? ` -- --port ${port}` : ""}`;
+  return `SESSION_TTL_MS=5000 npm start -- --no-runner${port && port !== "3000" ? ` --port ${port}` : ""}`;
 };
 /** `npm run demo`, with the URL when it is not the default and any extra flags. */
 const demoCommand = (base: string, ...flags: string[]): string => {
@@ -374,7 +374,7 @@ export const runDemo = async (options: DemoOptions = {}): Promise<DemoResult> =>
   const ttlMs = health.body.sessionTtlMs;
   if (!health.body.callbackInToolResponse) {
     printProblem(
-      `The service at ${base} hands tasks to a runner (RUNNER_URL), so its tool answers carry no callbackUrl/callbackToken and the demo cannot play the task runner: restart it without RUNNER_URL (${startCommand(base)}).`,
+      `The service at ${base} hands tasks to a runner (the in-process example runner, or RUNNER_URL), so its tool answers carry no callbackUrl/callbackToken and the demo cannot play the task runner: restart it in manual mode (${startCommand(base)}).`,
     );
     return { exitCode: 2, steps, totalMs: totalMs() };
   }
@@ -905,7 +905,7 @@ Start the service with short sessions first: SESSION_TTL_MS=5000 npm start
 Secrets are read like the service reads them: SERVICE_TOKEN, TOOL_SECRET, WEBHOOK_SECRET,
 NOTIFY_SIGNING_SECRET (local defaults when unset).
 Exit code: 0 every step as expected, 1 a step differed or no service answers, 2 the service
-cannot play this demo (long sessions without --wait, or RUNNER_URL set).`;
+cannot play this demo (long sessions without --wait, or a task runner: start with --no-runner).`;
 
 /** Reads flags and DEMO_URL; throws with one sentence on bad input. */
 export const parseDemoCli = (

@@ -23,6 +23,7 @@ import {
 } from "./dynamodb-local.js";
 import { enableInvocationScopes, inInvocationScope } from "./invocation-scope.js";
 import { DEFAULT_DATA_DIR, LOCAL_SECRETS, type LocalHealth } from "./local-env.js";
+import { createLocalRunner, LOCAL_RUNNER_PATH, type LocalRunner } from "./local-runner.js";
 import type { ReconcileLoop } from "./reconcile-loop.js";
 import { matchRoute } from "./router.js";
 
@@ -50,6 +51,13 @@ export interface LocalServerOptions {
    * handled. @default off (`npm start` runs one every 60 s unless `--no-reconcile`)
    */
   readonly reconcileEveryMs?: number;
+  /**
+   * Who runs the tool tasks: `example` runs the example runner in this process (what `npm start`
+   * does unless `--no-runner`), `none` leaves it to whoever holds the callback (tool answers then
+   * carry callbackUrl and callbackToken). A RUNNER_URL in `env` wins over both.
+   * @default "none"
+   */
+  readonly runner?: "example" | "none";
 }
 
 export interface LocalServer {
@@ -57,6 +65,8 @@ export interface LocalServer {
   /** The environment the handlers run with (local secrets included). */
   readonly env: Readonly<Record<string, string>>;
   readonly sessionTtlMs: number;
+  /** Who runs tasks: the in-process example runner, RUNNER_URL, or nobody (manual mode). */
+  readonly taskDispatch: "in-process" | "runner-url" | "none";
   readonly dynamodb: {
     readonly endpoint: string;
     readonly mode: LocalHealth["dynamodb"];
@@ -185,6 +195,8 @@ export const answerProtocolError = (error: Error & { code?: string }, socket: Du
 
 /** What the request listener reads from the server it serves. */
 interface ListenerState {
+  /** The in-process task runner, when there is one. */
+  readonly runner?: LocalRunner;
   /** The loaded handlers, or undefined while starting. */
   handlers(): Map<string, LambdaHttpHandler> | undefined;
   health(): Promise<LocalHealth>;
@@ -219,6 +231,8 @@ const requestListener =
           200,
           openApiDocument(`http://${HOST}:${(req.socket.localPort ?? 0).toString()}`),
         );
+      if (state.runner && req.method === "POST" && url.pathname === LOCAL_RUNNER_PATH)
+        return await state.runner.handle(req, res);
       const loaded = state.handlers();
       if (!loaded) {
         return sendJson(
@@ -335,8 +349,22 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   // Before any AWS SDK call: the SDK creates Lambda's invocation store on its first request.
   await enableInvocationScopes();
   const { dataDir, scratchDir, parkingDir } = localDirs(options);
+  const taskDispatch = options.env?.RUNNER_URL?.trim()
+    ? "runner-url"
+    : options.runner === "example"
+      ? "in-process"
+      : "none";
   const baseEnv = (publicBaseUrl: string, endpoint: string) =>
-    handlerEnv({ extra: options.env, tables, parkingDir, publicBaseUrl, endpoint });
+    handlerEnv({
+      extra:
+        taskDispatch === "in-process"
+          ? { ...options.env, RUNNER_URL: `${publicBaseUrl}${LOCAL_RUNNER_PATH}` }
+          : options.env,
+      tables,
+      parkingDir,
+      publicBaseUrl,
+      endpoint,
+    });
   // Fail fast on a bad SESSION_TTL_MS & co., before a port or a Java process is taken.
   const config = loadConfig(baseEnv(`http://${HOST}:${requestedPort}`, "http://check"), [
     "tables",
@@ -381,7 +409,11 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     }
   };
   let endpointOf = () => options.dynamoEndpoint ?? "";
+  let runner: LocalRunner | undefined;
   const handle = requestListener({
+    get runner() {
+      return runner;
+    },
     handlers: () => handlers,
     health,
     storeProblem: () => (store.state === "up" ? undefined : store.problem),
@@ -442,6 +474,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   try {
     const port = await listen(server, requestedPort);
     const baseUrl = `http://${HOST}:${port}`;
+    if (taskDispatch === "in-process") runner = createLocalRunner(baseUrl);
     if (dataDir) mkdirSync(dataDir, { recursive: true });
     dynamo = options.dynamoEndpoint
       ? undefined
@@ -469,6 +502,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       url: baseUrl,
       env,
       sessionTtlMs: config.sessionTtlMs,
+      taskDispatch,
       dynamodb: {
         endpoint,
         mode,

@@ -15,6 +15,7 @@ const TABLES = { SESSIONS_TABLE: "s", CONVERSATIONS_TABLE: "c" };
 const server = (url: string, sessionTtlMs: number): LocalServer => ({
   url,
   sessionTtlMs,
+  taskDispatch: "none",
   env: { SERVICE_TOKEN: "t", TOOL_SECRET: "t", WEBHOOK_SECRET: "w", NOTIFY_SIGNING_SECRET: "n" },
   dynamodb: { endpoint: "http://127.0.0.1:1", mode: "external", notices: [] },
   close: async () => {},
