@@ -349,7 +349,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   // Before any AWS SDK call: the SDK creates Lambda's invocation store on its first request.
   await enableInvocationScopes();
   const { dataDir, scratchDir, parkingDir } = localDirs(options);
-  const taskDispatch = options.env?.RUNNER_URL?.trim()
+  const taskDispatch: LocalServer["taskDispatch"] = options.env?.RUNNER_URL?.trim()
     ? "runner-url"
     : options.runner === "example"
       ? "in-process"
@@ -391,6 +391,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       sessionTtlMs: config.sessionTtlMs,
       dynamodb: mode,
       callbackInToolResponse: config.exposeCallbackInToolResponse,
+      taskRunner: taskDispatch,
       dynamodbRestarts: store.restarts,
     };
     if (!handlers || !probe) return { status: "starting", ...base };

@@ -98,8 +98,8 @@ const shortPath = (path: string): string => {
 const demoHint = (server: LocalServer): string => {
   const port = new URL(server.url).port;
   const url = port === "3000" ? "" : ` --url ${server.url}`;
-  if (server.taskDispatch !== "none")
-    return `The demo plays the task runner itself: npm run demo against SESSION_TTL_MS=5000 npm start -- --no-runner${port === "3000" ? "" : ` --port ${port}`}.`;
+  if (server.taskDispatch === "none")
+    return `The demo needs a task runner: restart without --no-runner (SESSION_TTL_MS=5000 npm start${port === "3000" ? "" : ` -- --port ${port}`}) and run npm run demo${url ? ` --${url}` : ""}.`;
   if (server.sessionTtlMs <= 60_000) return `Try: npm run demo${url ? ` --${url}` : ""} (another terminal).`;
   return `Try (another terminal): npm run demo -- --wait${url} (waits ${Math.round(server.sessionTtlMs / 60_000)} min for the expiry), or restart with SESSION_TTL_MS=5000 npm start${port === "3000" ? "" : ` -- --port ${port}`} and run npm run demo${url ? ` --${url}` : ""}.`;
 };

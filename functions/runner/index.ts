@@ -9,9 +9,8 @@ import { InvalidTaskMessageError, normalizeBaseUrl, parseTaskMessage } from "./t
 import {
   createVisibilityClient,
   DEFAULT_REDELIVERY_POLICY,
-  delayRedelivery,
+  handBackToSqs,
   type RedeliveryPolicy,
-  redeliveryDelaySeconds,
   VISIBILITY_CALL_MS,
   type VisibilitySender,
 } from "./visibility.js";
@@ -138,25 +137,14 @@ export const defineTools = (tools: ToolSet, options: RunnerOptions = {}): TaskRu
     try {
       await run(record.body, endAtMs);
     } catch (error) {
-      const receiveCount = Number(record.attributes.ApproximateReceiveCount);
-      const retryInSeconds = redeliveryDelaySeconds(error, receiveCount, redelivery);
-      // Constant message, the error's class and own sentence: none of them carries the token or result.
-      const keys = {
-        messageId: record.messageId,
-        receiveCount,
-        errorName: error instanceof Error ? error.name : "Error",
-        error: error instanceof Error ? error.message : "non-Error thrown",
-        ...(retryInSeconds === undefined ? {} : { retryInSeconds }),
-      };
-      if (error instanceof InvalidTaskMessageError) {
-        logger.error("Task message refused; SQS retries it, then dead-letters it", keys);
-      } else {
-        logger.error("Task result not delivered; SQS delivers the message again", keys);
-      }
-      if (retryInSeconds !== undefined) {
-        sqs ??= createVisibilityClient();
-        await delayRedelivery(sqs, record, retryInSeconds, logger);
-      }
+      await handBackToSqs(record, error, {
+        logger,
+        policy: redelivery,
+        sqs: () => {
+          sqs ??= createVisibilityClient();
+          return sqs;
+        },
+      });
       throw error;
     }
   };

@@ -109,3 +109,34 @@ export const delayRedelivery = async (
     return false;
   }
 };
+
+/**
+ * A record whose task failed goes back to SQS (the caller rethrows): logs why, with a constant
+ * message and the error's class and own sentence (none carries the token or the result), and for a
+ * transient failure sets when SQS delivers it again. Never throws.
+ */
+export const handBackToSqs = async (
+  record: SQSRecord,
+  error: unknown,
+  deps: {
+    readonly logger: AppLogger;
+    readonly policy: RedeliveryPolicy;
+    readonly sqs: () => VisibilitySender;
+  },
+): Promise<void> => {
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+  const retryInSeconds = redeliveryDelaySeconds(error, receiveCount, deps.policy);
+  const keys = {
+    messageId: record.messageId,
+    receiveCount,
+    errorName: error instanceof Error ? error.name : "Error",
+    error: error instanceof Error ? error.message : "non-Error thrown",
+    ...(retryInSeconds === undefined ? {} : { retryInSeconds }),
+  };
+  if (error instanceof InvalidTaskMessageError) {
+    deps.logger.error("Task message refused; SQS retries it, then dead-letters it", keys);
+  } else {
+    deps.logger.error("Task result not delivered; SQS delivers the message again", keys);
+  }
+  if (retryInSeconds !== undefined) await delayRedelivery(deps.sqs(), record, retryInSeconds, deps.logger);
+};
