@@ -192,6 +192,157 @@ const stopAll = async (server: Server, dynamo: DynamoDbLocal | undefined, scratc
   if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
 };
 
+/** What a running local service holds; each part is set as start-up gets to it. */
+interface Running {
+  readonly server: Server;
+  /** DynamoDB Local as the service last saw it: its process exiting is noticed at once. */
+  readonly store: { state: "up" | "restarting" | "down"; problem?: string; restarts: number };
+  endpoint: string;
+  handlers?: Map<string, LambdaHttpHandler>;
+  dynamo?: DynamoDbLocal;
+  probe?: DynamoDBClient;
+  runner?: LocalRunner;
+  reconciling?: ReconcileLoop;
+  closing?: Promise<void>;
+}
+
+/** `/health`: starting until the handlers are loaded; healthy while DynamoDB Local answers within 1 s. */
+const healthOf =
+  (
+    running: Running,
+    fixed: Pick<LocalHealth, "sessionTtlMs" | "dynamodb" | "callbackInToolResponse" | "taskRunner">,
+  ) =>
+  async (): Promise<LocalHealth> => {
+    const { store, probe } = running;
+    const base = { ...fixed, dynamodbRestarts: store.restarts };
+    if (!running.handlers || !probe) return { status: "starting", ...base };
+    if (store.state !== "up")
+      return { status: "degraded", ...base, dynamodbState: store.state, problem: store.problem ?? "" };
+    try {
+      await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(1000) });
+      return { status: "ok", ...base, dynamodbState: "up" };
+    } catch (error) {
+      return {
+        status: "degraded",
+        ...base,
+        dynamodbState: "unresponsive",
+        problem: `DynamoDB Local at ${running.endpoint} did not answer within 1 s (${(error as Error).name}).`,
+      };
+    }
+  };
+
+/**
+ * Watches the DynamoDB Local child: if it exits while the service runs (killed, crashed), that
+ * is one ERROR line, requests get a 503 naming the problem, and a new DynamoDB Local starts on
+ * the same port and data directory (in memory: empty again, so the tables are recreated).
+ */
+const supervise = (
+  running: Running,
+  where: {
+    readonly dataDir: string | undefined;
+    readonly tables: { sessions: string; conversations: string };
+  },
+  instance: DynamoDbLocal,
+  port: number,
+): void => {
+  const { store } = running;
+  const { dataDir } = where;
+  void instance.exited.then(async ({ code, signal }) => {
+    if (running.closing || running.dynamo !== instance) return;
+    store.state = "restarting";
+    store.problem = `DynamoDB Local (pid ${instance.pid}) exited (${signal ?? `code ${code}`}); it is being restarted${dataDir ? ` on ${dataDir}` : " in memory (its data is lost)"}.`;
+    logLine("ERROR", "DynamoDB Local exited; restarting it on the same data directory", {
+      pid: instance.pid,
+      exitCode: code,
+      signal,
+      dataDir: dataDir ?? "in-memory",
+    });
+    try {
+      const next = await startDynamoDbLocal({ port, ...(dataDir ? { dbPath: dataDir } : {}) });
+      if (running.closing) return void (await next.stop());
+      running.dynamo = next;
+      await createLocalTables(next.endpoint, where.tables);
+      store.restarts++;
+      store.state = "up";
+      store.problem = undefined;
+      logLine("INFO", "DynamoDB Local restarted", { pid: next.pid, restarts: store.restarts });
+      supervise(running, where, next, port);
+    } catch (error) {
+      store.state = "down";
+      store.problem = `DynamoDB Local (pid ${instance.pid}) exited and could not be restarted: ${(error as Error).message.split("\n")[0]} Restart npm start.`;
+      logLine("ERROR", "DynamoDB Local could not be restarted", {
+        error: (error as Error).message.split("\n")[0],
+      });
+    }
+  });
+};
+
+/** Stops everything once, however often it is called: a reconciliation pass in flight finishes first. */
+const closeAll = (running: Running, scratchDir: string | undefined): Promise<void> => {
+  running.closing ??= (async () => {
+    await running.reconciling?.stop();
+    await stopAll(running.server, running.dynamo, scratchDir);
+  })().finally(() => running.probe?.destroy());
+  return running.closing;
+};
+
+/** Who runs the tool tasks: RUNNER_URL wins; else the in-process example runner when asked for. */
+const taskDispatchOf = (options: LocalServerOptions): LocalServer["taskDispatch"] => {
+  if (options.env?.RUNNER_URL?.trim()) return "runner-url";
+  return options.runner === "example" ? "in-process" : "none";
+};
+
+/** Start-up after the configuration was checked: port, runner, DynamoDB Local, tables, handlers. */
+const boot = async (
+  running: Running,
+  options: LocalServerOptions,
+  plan: {
+    readonly requestedPort: number;
+    readonly dataDir: string | undefined;
+    readonly tables: { sessions: string; conversations: string };
+    readonly taskDispatch: LocalServer["taskDispatch"];
+    readonly env: (publicBaseUrl: string, endpoint: string) => Record<string, string>;
+  },
+): Promise<
+  Omit<LocalServer, "sessionTtlMs" | "close" | "dynamodb"> & { pid?: number; notices: readonly string[] }
+> => {
+  const { dataDir, tables } = plan;
+  const port = await listen(running.server, plan.requestedPort);
+  const url = `http://${HOST}:${port}`;
+  if (plan.taskDispatch === "in-process") running.runner = createLocalRunner(url);
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  running.dynamo = options.dynamoEndpoint
+    ? undefined
+    : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
+  running.endpoint = options.dynamoEndpoint ?? running.dynamo?.endpoint ?? "";
+  await createLocalTables(running.endpoint, tables);
+  if (running.dynamo)
+    supervise(running, { dataDir, tables }, running.dynamo, Number(new URL(running.endpoint).port));
+  running.probe = new DynamoDBClient({
+    endpoint: running.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  const env = plan.env(url, running.endpoint);
+  // Handler modules read process.env once, at import (as a Lambda container does at cold start).
+  for (const [name, value] of Object.entries(env)) process.env[name] = value;
+  running.handlers = await loadHandlers();
+  if (options.reconcileEveryMs) {
+    // Imported like the handlers, after process.env is set: its modules read it when loaded.
+    const { startReconcileLoop } = await import("./reconcile-loop.js");
+    running.reconciling = startReconcileLoop(env, (line) => console.log(line), options.reconcileEveryMs);
+  }
+  return {
+    url,
+    env,
+    taskDispatch: plan.taskDispatch,
+    ...(running.dynamo ? { pid: running.dynamo.pid } : {}),
+    notices: running.dynamo?.notices ?? [],
+    ...(options.reconcileEveryMs ? { reconcileEveryMs: options.reconcileEveryMs } : {}),
+  };
+};
+
 /**
  * Runs every route of the route table in one Node process, through the same handler modules
  * the Lambdas use, on DynamoDB Local (started here unless an endpoint is given).
@@ -207,12 +358,8 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   // Before any AWS SDK call: the SDK creates Lambda's invocation store on its first request.
   await enableInvocationScopes();
   const { dataDir, scratchDir, parkingDir } = localDirs(options);
-  const taskDispatch: LocalServer["taskDispatch"] = options.env?.RUNNER_URL?.trim()
-    ? "runner-url"
-    : options.runner === "example"
-      ? "in-process"
-      : "none";
-  const baseEnv = (publicBaseUrl: string, endpoint: string) =>
+  const taskDispatch = taskDispatchOf(options);
+  const env = (publicBaseUrl: string, endpoint: string) =>
     handlerEnv({
       extra:
         taskDispatch === "in-process"
@@ -224,154 +371,53 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       endpoint,
     });
   // Fail fast on a bad SESSION_TTL_MS & co., before a port or a Java process is taken.
-  const config = loadConfig(baseEnv(`http://${HOST}:${requestedPort}`, "http://check"), [
+  const config = loadConfig(env(`http://${HOST}:${requestedPort}`, "http://check"), [
     "tables",
     "publicBaseUrl",
   ]);
-
-  const server: Server = createServer();
-  let handlers: Map<string, LambdaHttpHandler> | undefined;
-  let dynamo: DynamoDbLocal | undefined;
   const mode: LocalHealth["dynamodb"] = options.dynamoEndpoint
     ? "external"
     : options.inMemory
       ? "embedded-in-memory"
       : "embedded";
-  // DynamoDB Local as the service last saw it: its process exiting is noticed at once (below).
-  const store: { state: "up" | "restarting" | "down"; problem?: string; restarts: number } = {
-    state: "up",
-    restarts: 0,
+  const running: Running = {
+    server: createServer(),
+    store: { state: "up", restarts: 0 },
+    endpoint: options.dynamoEndpoint ?? "",
   };
-  let probe: DynamoDBClient | undefined;
-  // Ready exactly when the handlers are loaded; healthy while DynamoDB Local answers within 1 s.
-  const health = async (): Promise<LocalHealth> => {
-    const base = {
+  const handle = requestListener({
+    get runner() {
+      return running.runner;
+    },
+    handlers: () => running.handlers,
+    health: healthOf(running, {
       sessionTtlMs: config.sessionTtlMs,
       dynamodb: mode,
       callbackInToolResponse: config.exposeCallbackInToolResponse,
       taskRunner: taskDispatch,
-      dynamodbRestarts: store.restarts,
-    };
-    if (!handlers || !probe) return { status: "starting", ...base };
-    if (store.state !== "up")
-      return { status: "degraded", ...base, dynamodbState: store.state, problem: store.problem ?? "" };
-    try {
-      await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(1000) });
-      return { status: "ok", ...base, dynamodbState: "up" };
-    } catch (error) {
-      return {
-        status: "degraded",
-        ...base,
-        dynamodbState: "unresponsive",
-        problem: `DynamoDB Local at ${endpointOf()} did not answer within 1 s (${(error as Error).name}).`,
-      };
-    }
-  };
-  let endpointOf = () => options.dynamoEndpoint ?? "";
-  let runner: LocalRunner | undefined;
-  const handle = requestListener({
-    get runner() {
-      return runner;
-    },
-    handlers: () => handlers,
-    health,
-    storeProblem: () => (store.state === "up" ? undefined : store.problem),
+    }),
+    storeProblem: () => (running.store.state === "up" ? undefined : running.store.problem),
     quiet: options.quiet ?? false,
   });
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void handle(req, res);
-  });
-  server.on("clientError", answerProtocolError);
-
-  let reconciling: ReconcileLoop | undefined;
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    // A pass in flight finishes (it is bounded) before DynamoDB Local goes away under it.
-    closing ??= (async () => {
-      await reconciling?.stop();
-      await stopAll(server, dynamo, scratchDir);
-    })().finally(() => probe?.destroy());
-    return closing;
-  };
-
-  /**
-   * Watches the DynamoDB Local child: if it exits while the service runs (killed, crashed), that
-   * is one ERROR line, requests get a 503 naming the problem, and a new DynamoDB Local starts on
-   * the same port and data directory (in memory: empty again, so the tables are recreated).
-   */
-  const supervise = (instance: DynamoDbLocal, port: number) => {
-    void instance.exited.then(async ({ code, signal }) => {
-      if (closing || dynamo !== instance) return;
-      store.state = "restarting";
-      store.problem = `DynamoDB Local (pid ${instance.pid}) exited (${signal ?? `code ${code}`}); it is being restarted${dataDir ? ` on ${dataDir}` : " in memory (its data is lost)"}.`;
-      logLine("ERROR", "DynamoDB Local exited; restarting it on the same data directory", {
-        pid: instance.pid,
-        exitCode: code,
-        signal,
-        dataDir: dataDir ?? "in-memory",
-      });
-      try {
-        const next = await startDynamoDbLocal({ port, ...(dataDir ? { dbPath: dataDir } : {}) });
-        if (closing) return void (await next.stop());
-        dynamo = next;
-        await createLocalTables(next.endpoint, tables);
-        store.restarts++;
-        store.state = "up";
-        store.problem = undefined;
-        logLine("INFO", "DynamoDB Local restarted", { pid: next.pid, restarts: store.restarts });
-        supervise(next, port);
-      } catch (error) {
-        store.state = "down";
-        store.problem = `DynamoDB Local (pid ${instance.pid}) exited and could not be restarted: ${(error as Error).message.split("\n")[0]} Restart npm start.`;
-        logLine("ERROR", "DynamoDB Local could not be restarted", {
-          error: (error as Error).message.split("\n")[0],
-        });
-      }
-    });
-  };
-
+  running.server.on("request", (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
+  running.server.on("clientError", answerProtocolError);
+  const close = () => closeAll(running, scratchDir);
   try {
-    const port = await listen(server, requestedPort);
-    const baseUrl = `http://${HOST}:${port}`;
-    if (taskDispatch === "in-process") runner = createLocalRunner(baseUrl);
-    if (dataDir) mkdirSync(dataDir, { recursive: true });
-    dynamo = options.dynamoEndpoint
-      ? undefined
-      : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
-    const endpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? "";
-    endpointOf = () => endpoint;
-    await createLocalTables(endpoint, tables);
-    if (dynamo) supervise(dynamo, Number(new URL(endpoint).port));
-    probe = new DynamoDBClient({
-      endpoint,
-      region: LOCAL_REGION,
-      credentials: LOCAL_CREDENTIALS,
-      maxAttempts: 1,
-    });
-    const env = baseEnv(baseUrl, endpoint);
-    // Handler modules read process.env once, at import (as a Lambda container does at cold start).
-    for (const [name, value] of Object.entries(env)) process.env[name] = value;
-    handlers = await loadHandlers();
-    if (options.reconcileEveryMs) {
-      // Imported like the handlers, after process.env is set: its modules read it when loaded.
-      const { startReconcileLoop } = await import("./reconcile-loop.js");
-      reconciling = startReconcileLoop(env, (line) => console.log(line), options.reconcileEveryMs);
-    }
-    return {
-      url: baseUrl,
-      env,
-      sessionTtlMs: config.sessionTtlMs,
+    const { pid, notices, ...started } = await boot(running, options, {
+      requestedPort,
+      dataDir,
+      tables,
       taskDispatch,
-      dynamodb: {
-        endpoint,
-        mode,
-        ...(dynamo ? { pid: dynamo.pid } : {}),
-        ...(dataDir && dynamo ? { dataDir } : {}),
-        notices: dynamo?.notices ?? [],
-      },
-      ...(options.reconcileEveryMs ? { reconcileEveryMs: options.reconcileEveryMs } : {}),
-      close,
+      env,
+    });
+    const dynamodb = {
+      endpoint: running.endpoint,
+      mode,
+      ...(pid ? { pid } : {}),
+      ...(dataDir && pid ? { dataDir } : {}),
+      notices,
     };
+    return { ...started, sessionTtlMs: config.sessionTtlMs, dynamodb, close };
   } catch (error) {
     // Never leave a Java process or a bound port behind when start-up fails half-way.
     await close();
