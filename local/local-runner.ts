@@ -45,9 +45,11 @@ export const createLocalRunner = (
       try {
         await runner.runTask(body.toString("utf8"));
       } catch (error) {
-        // The library already logged why (without the token or the result); SQS would retry.
+        // runTask does not log a message it refused or a result it could not deliver (the Lambda
+        // handler does): the error's class and own sentence never carry the token or the result.
         logger.warn("Local runner gave up on a task; SQS would deliver it again in AWS", {
           errorName: error instanceof Error ? error.name : "Error",
+          error: error instanceof Error ? error.message : "non-Error thrown",
         });
       } finally {
         running--;
