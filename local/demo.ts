@@ -154,14 +154,14 @@ const playStep = async (
   }
   const { request, reply, outcome } = await spec.act(run);
   const result = reply.status === undefined ? "--- no answer" : `${reply.status} ${outcome}`;
-  const ok = result === spec.expected;
+  const ok = result === spec.expected || result === spec.orElse;
   steps.push({
     number,
     title: spec.title,
     request,
     ...(reply.status !== undefined ? { status: reply.status } : {}),
     outcome,
-    expected: spec.expected,
+    expected: spec.orElse ? `${spec.expected} or ${spec.orElse}` : spec.expected,
     ok,
     ms: reply.ms,
   });
@@ -173,7 +173,8 @@ const playStep = async (
   }
   const said = str(reply.body.message);
   const got = reply.status === undefined ? `no answer (${reply.failure})` : result;
-  run.print(`     expected ${spec.expected}, got ${got}${said ? `: ${said}` : ""}`);
+  const expected = spec.orElse ? `${spec.expected} or ${spec.orElse}` : spec.expected;
+  run.print(`     expected ${expected}, got ${got}${said ? `: ${said}` : ""}`);
   if (outcome === "session_expired" && number < WAIT_STEP)
     run.print(
       `     The session expired before step ${WAIT_STEP}: SESSION_TTL_MS=${run.ttlMs} is too short for this machine; restart the service with SESSION_TTL_MS=5000.`,
