@@ -187,7 +187,8 @@ const main = async () => {
   const port = await findFreePort();
   const started = Date.now();
   const service = await spawnLocalServer({
-    args: ["--port", String(port), "--data-dir", join(dataDir, "data"), "--quiet"],
+    // Manual mode: the soak plays the task runner itself, through the callback in each tool answer.
+    args: ["--port", String(port), "--data-dir", join(dataDir, "data"), "--quiet", "--no-runner"],
     env: { SESSION_TTL_MS: String(TTL_MS), POWERTOOLS_LOG_LEVEL: "ERROR" },
   });
   base = service.url;

@@ -41,4 +41,9 @@ export interface LocalHealth {
   readonly dynamodbRestarts?: number;
   /** Whether tool answers carry callbackUrl/callbackToken (no task runner configured). */
   readonly callbackInToolResponse: boolean;
+  /**
+   * Who runs the tool tasks: `npm start`'s in-process example runner, the runner at RUNNER_URL,
+   * or nobody (manual mode, `--no-runner`).
+   */
+  readonly taskRunner?: "in-process" | "runner-url" | "none";
 }

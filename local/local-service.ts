@@ -5,14 +5,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Duplex } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { loadConfig } from "../functions/core/config.js";
 import type { LambdaHttpHandler } from "../functions/core/handler.js";
-import { openApiDocument } from "../functions/core/openapi.js";
 import { ROUTES } from "../functions/core/routes.js";
-import { readBody, sendJson, toEvent } from "./api-gateway-event.js";
 import { createTables } from "./create-tables.js";
 import {
   type DynamoDbLocal,
@@ -21,10 +18,11 @@ import {
   LocalSetupError,
   startDynamoDbLocal,
 } from "./dynamodb-local.js";
-import { enableInvocationScopes, inInvocationScope } from "./invocation-scope.js";
+import { enableInvocationScopes } from "./invocation-scope.js";
 import { DEFAULT_DATA_DIR, LOCAL_SECRETS, type LocalHealth } from "./local-env.js";
+import { createLocalRunner, LOCAL_RUNNER_PATH, type LocalRunner } from "./local-runner.js";
 import type { ReconcileLoop } from "./reconcile-loop.js";
-import { matchRoute } from "./router.js";
+import { answerProtocolError, HOST, requestListener } from "./request-listener.js";
 
 // The local service's lifecycle: bind the port, start DynamoDB Local, create the tables, load
 // the handler modules, serve, and stop all of it again. The CLI (`npm start`) is local/server.ts.
@@ -50,6 +48,13 @@ export interface LocalServerOptions {
    * handled. @default off (`npm start` runs one every 60 s unless `--no-reconcile`)
    */
   readonly reconcileEveryMs?: number;
+  /**
+   * Who runs the tool tasks: `example` runs the example runner in this process (what `npm start`
+   * does unless `--no-runner`), `none` leaves it to whoever holds the callback (tool answers then
+   * carry callbackUrl and callbackToken). A RUNNER_URL in `env` wins over both.
+   * @default "none"
+   */
+  readonly runner?: "example" | "none";
 }
 
 export interface LocalServer {
@@ -57,6 +62,8 @@ export interface LocalServer {
   /** The environment the handlers run with (local secrets included). */
   readonly env: Readonly<Record<string, string>>;
   readonly sessionTtlMs: number;
+  /** Who runs tasks: the in-process example runner, RUNNER_URL, or nobody (manual mode). */
+  readonly taskDispatch: "in-process" | "runner-url" | "none";
   readonly dynamodb: {
     readonly endpoint: string;
     readonly mode: LocalHealth["dynamodb"];
@@ -73,8 +80,7 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** The only address the local service listens on. */
-export const HOST = "127.0.0.1";
+export { HOST } from "./request-listener.js";
 
 /** Binds the port first, so a busy port is one clear sentence before anything else starts. */
 const listen = (server: Server, port: number): Promise<number> =>
@@ -152,140 +158,6 @@ const logLine = (level: "INFO" | "ERROR", message: string, keys: Record<string, 
 };
 
 /**
- * Requests Node's HTTP parser refuses before there is a request (headers too large, bytes that
- * are not allowed in the path or a header) get the service's JSON error shape, like every other
- * answer, instead of Node's empty `400 Bad Request`.
- */
-export const answerProtocolError = (error: Error & { code?: string }, socket: Duplex): void => {
-  if (error.code === "ECONNRESET" || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
-  const [status, reason, body] = tooLarge
-    ? [
-        431,
-        "Request Header Fields Too Large",
-        { error: "headers_too_large", message: "The request headers are too large." },
-      ]
-    : [
-        400,
-        "Bad Request",
-        {
-          error: "bad_request",
-          message: "The request is not valid HTTP (bad bytes in the request line or a header).",
-        },
-      ];
-  const text = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\n` +
-      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
-  );
-};
-
-/** What the request listener reads from the server it serves. */
-interface ListenerState {
-  /** The loaded handlers, or undefined while starting. */
-  handlers(): Map<string, LambdaHttpHandler> | undefined;
-  health(): Promise<LocalHealth>;
-  /** Why DynamoDB Local cannot serve requests now (it exited), else undefined. */
-  storeProblem(): string | undefined;
-  readonly quiet: boolean;
-}
-
-/**
- * Serves one request the way API Gateway would: `/health`, 503 while starting, 404/405 from the
- * route table, 413 above the route's limit (with a margin, so the handler answers it as in AWS),
- * else the route's handler with the event Lambda would get.
- */
-const requestListener =
-  (state: ListenerState) =>
-  async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = performance.now();
-    let url: URL;
-    try {
-      url = new URL(req.url ?? "/", `http://${HOST}`);
-    } catch {
-      return sendJson(res, 400, { error: "bad_request", message: "The request target is not a valid path." });
-    }
-    try {
-      if (req.method === "GET" && url.pathname === "/health") {
-        const health = await state.health();
-        return sendJson(res, health.status === "ok" ? 200 : 503, health);
-      }
-      if (req.method === "GET" && url.pathname === "/openapi.json")
-        return sendJson(
-          res,
-          200,
-          openApiDocument(`http://${HOST}:${(req.socket.localPort ?? 0).toString()}`),
-        );
-      const loaded = state.handlers();
-      if (!loaded) {
-        return sendJson(
-          res,
-          503,
-          { error: "starting", message: "The local service is still starting; retry in a moment." },
-          { "retry-after": "1" },
-        );
-      }
-      const problem = state.storeProblem();
-      if (problem) {
-        return sendJson(
-          res,
-          503,
-          { error: "dynamodb_unavailable", message: problem },
-          { "retry-after": "2" },
-        );
-      }
-      const match = matchRoute(req.method ?? "GET", url.pathname);
-      if (!match)
-        return sendJson(res, 404, { error: "route_not_found", message: "No route matches this path." });
-      if ("methodNotAllowed" in match) {
-        return sendJson(
-          res,
-          405,
-          {
-            error: "method_not_allowed",
-            message: `Use ${match.methodNotAllowed.join(" or ")} on this path.`,
-          },
-          { allow: match.methodNotAllowed.join(", ") },
-        );
-      }
-      // A little above the route's limit, so the handler itself answers 413 like in AWS.
-      const body = await readBody(req, match.route.maxBodyBytes + 64 * 1024);
-      if (body === "too_large") {
-        return sendJson(res, 413, {
-          error: "payload_too_large",
-          message: "The request body is too large for this route.",
-        });
-      }
-      const handler = loaded.get(match.route.name);
-      if (!handler) throw new Error(`No handler loaded for ${match.route.name}`);
-      const event = toEvent(
-        req,
-        url,
-        body,
-        match.pathParameters,
-        `${match.route.method} ${match.route.path}`,
-      );
-      // Its own invocation scope, as in Lambda: log keys and metrics never leak between requests.
-      const result = await inInvocationScope(event.requestContext.requestId, () => handler(event));
-      sendJson(res, result.statusCode, result.body, (result.headers ?? {}) as Record<string, string>);
-      if (!state.quiet) {
-        console.log(
-          `${req.method} ${url.pathname} -> ${result.statusCode} (${(performance.now() - started).toFixed(1)} ms)`,
-        );
-      }
-    } catch (error) {
-      console.error(error);
-      sendJson(res, 500, {
-        error: "internal_error",
-        message: "The local server failed to handle the request.",
-      });
-    }
-  };
-
-/**
  * Where the data lives and where parked post-call events go (they are files): in PARKING_DIR,
  * else under the data directory, else (in memory) in a temporary directory removed again on
  * close, since an in-memory run keeps nothing.
@@ -320,6 +192,157 @@ const stopAll = async (server: Server, dynamo: DynamoDbLocal | undefined, scratc
   if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
 };
 
+/** What a running local service holds; each part is set as start-up gets to it. */
+interface Running {
+  readonly server: Server;
+  /** DynamoDB Local as the service last saw it: its process exiting is noticed at once. */
+  readonly store: { state: "up" | "restarting" | "down"; problem?: string; restarts: number };
+  endpoint: string;
+  handlers?: Map<string, LambdaHttpHandler>;
+  dynamo?: DynamoDbLocal;
+  probe?: DynamoDBClient;
+  runner?: LocalRunner;
+  reconciling?: ReconcileLoop;
+  closing?: Promise<void>;
+}
+
+/** `/health`: starting until the handlers are loaded; healthy while DynamoDB Local answers within 1 s. */
+const healthOf =
+  (
+    running: Running,
+    fixed: Pick<LocalHealth, "sessionTtlMs" | "dynamodb" | "callbackInToolResponse" | "taskRunner">,
+  ) =>
+  async (): Promise<LocalHealth> => {
+    const { store, probe } = running;
+    const base = { ...fixed, dynamodbRestarts: store.restarts };
+    if (!running.handlers || !probe) return { status: "starting", ...base };
+    if (store.state !== "up")
+      return { status: "degraded", ...base, dynamodbState: store.state, problem: store.problem ?? "" };
+    try {
+      await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(1000) });
+      return { status: "ok", ...base, dynamodbState: "up" };
+    } catch (error) {
+      return {
+        status: "degraded",
+        ...base,
+        dynamodbState: "unresponsive",
+        problem: `DynamoDB Local at ${running.endpoint} did not answer within 1 s (${(error as Error).name}).`,
+      };
+    }
+  };
+
+/**
+ * Watches the DynamoDB Local child: if it exits while the service runs (killed, crashed), that
+ * is one ERROR line, requests get a 503 naming the problem, and a new DynamoDB Local starts on
+ * the same port and data directory (in memory: empty again, so the tables are recreated).
+ */
+const supervise = (
+  running: Running,
+  where: {
+    readonly dataDir: string | undefined;
+    readonly tables: { sessions: string; conversations: string };
+  },
+  instance: DynamoDbLocal,
+  port: number,
+): void => {
+  const { store } = running;
+  const { dataDir } = where;
+  void instance.exited.then(async ({ code, signal }) => {
+    if (running.closing || running.dynamo !== instance) return;
+    store.state = "restarting";
+    store.problem = `DynamoDB Local (pid ${instance.pid}) exited (${signal ?? `code ${code}`}); it is being restarted${dataDir ? ` on ${dataDir}` : " in memory (its data is lost)"}.`;
+    logLine("ERROR", "DynamoDB Local exited; restarting it on the same data directory", {
+      pid: instance.pid,
+      exitCode: code,
+      signal,
+      dataDir: dataDir ?? "in-memory",
+    });
+    try {
+      const next = await startDynamoDbLocal({ port, ...(dataDir ? { dbPath: dataDir } : {}) });
+      if (running.closing) return void (await next.stop());
+      running.dynamo = next;
+      await createLocalTables(next.endpoint, where.tables);
+      store.restarts++;
+      store.state = "up";
+      store.problem = undefined;
+      logLine("INFO", "DynamoDB Local restarted", { pid: next.pid, restarts: store.restarts });
+      supervise(running, where, next, port);
+    } catch (error) {
+      store.state = "down";
+      store.problem = `DynamoDB Local (pid ${instance.pid}) exited and could not be restarted: ${(error as Error).message.split("\n")[0]} Restart npm start.`;
+      logLine("ERROR", "DynamoDB Local could not be restarted", {
+        error: (error as Error).message.split("\n")[0],
+      });
+    }
+  });
+};
+
+/** Stops everything once, however often it is called: a reconciliation pass in flight finishes first. */
+const closeAll = (running: Running, scratchDir: string | undefined): Promise<void> => {
+  running.closing ??= (async () => {
+    await running.reconciling?.stop();
+    await stopAll(running.server, running.dynamo, scratchDir);
+  })().finally(() => running.probe?.destroy());
+  return running.closing;
+};
+
+/** Who runs the tool tasks: RUNNER_URL wins; else the in-process example runner when asked for. */
+const taskDispatchOf = (options: LocalServerOptions): LocalServer["taskDispatch"] => {
+  if (options.env?.RUNNER_URL?.trim()) return "runner-url";
+  return options.runner === "example" ? "in-process" : "none";
+};
+
+/** Start-up after the configuration was checked: port, runner, DynamoDB Local, tables, handlers. */
+const boot = async (
+  running: Running,
+  options: LocalServerOptions,
+  plan: {
+    readonly requestedPort: number;
+    readonly dataDir: string | undefined;
+    readonly tables: { sessions: string; conversations: string };
+    readonly taskDispatch: LocalServer["taskDispatch"];
+    readonly env: (publicBaseUrl: string, endpoint: string) => Record<string, string>;
+  },
+): Promise<
+  Omit<LocalServer, "sessionTtlMs" | "close" | "dynamodb"> & { pid?: number; notices: readonly string[] }
+> => {
+  const { dataDir, tables } = plan;
+  const port = await listen(running.server, plan.requestedPort);
+  const url = `http://${HOST}:${port}`;
+  if (plan.taskDispatch === "in-process") running.runner = createLocalRunner(url);
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  running.dynamo = options.dynamoEndpoint
+    ? undefined
+    : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
+  running.endpoint = options.dynamoEndpoint ?? running.dynamo?.endpoint ?? "";
+  await createLocalTables(running.endpoint, tables);
+  if (running.dynamo)
+    supervise(running, { dataDir, tables }, running.dynamo, Number(new URL(running.endpoint).port));
+  running.probe = new DynamoDBClient({
+    endpoint: running.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  const env = plan.env(url, running.endpoint);
+  // Handler modules read process.env once, at import (as a Lambda container does at cold start).
+  for (const [name, value] of Object.entries(env)) process.env[name] = value;
+  running.handlers = await loadHandlers();
+  if (options.reconcileEveryMs) {
+    // Imported like the handlers, after process.env is set: its modules read it when loaded.
+    const { startReconcileLoop } = await import("./reconcile-loop.js");
+    running.reconciling = startReconcileLoop(env, (line) => console.log(line), options.reconcileEveryMs);
+  }
+  return {
+    url,
+    env,
+    taskDispatch: plan.taskDispatch,
+    ...(running.dynamo ? { pid: running.dynamo.pid } : {}),
+    notices: running.dynamo?.notices ?? [],
+    ...(options.reconcileEveryMs ? { reconcileEveryMs: options.reconcileEveryMs } : {}),
+  };
+};
+
 /**
  * Runs every route of the route table in one Node process, through the same handler modules
  * the Lambdas use, on DynamoDB Local (started here unless an endpoint is given).
@@ -335,150 +358,66 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
   // Before any AWS SDK call: the SDK creates Lambda's invocation store on its first request.
   await enableInvocationScopes();
   const { dataDir, scratchDir, parkingDir } = localDirs(options);
-  const baseEnv = (publicBaseUrl: string, endpoint: string) =>
-    handlerEnv({ extra: options.env, tables, parkingDir, publicBaseUrl, endpoint });
+  const taskDispatch = taskDispatchOf(options);
+  const env = (publicBaseUrl: string, endpoint: string) =>
+    handlerEnv({
+      extra:
+        taskDispatch === "in-process"
+          ? { ...options.env, RUNNER_URL: `${publicBaseUrl}${LOCAL_RUNNER_PATH}` }
+          : options.env,
+      tables,
+      parkingDir,
+      publicBaseUrl,
+      endpoint,
+    });
   // Fail fast on a bad SESSION_TTL_MS & co., before a port or a Java process is taken.
-  const config = loadConfig(baseEnv(`http://${HOST}:${requestedPort}`, "http://check"), [
+  const config = loadConfig(env(`http://${HOST}:${requestedPort}`, "http://check"), [
     "tables",
     "publicBaseUrl",
   ]);
-
-  const server: Server = createServer();
-  let handlers: Map<string, LambdaHttpHandler> | undefined;
-  let dynamo: DynamoDbLocal | undefined;
   const mode: LocalHealth["dynamodb"] = options.dynamoEndpoint
     ? "external"
     : options.inMemory
       ? "embedded-in-memory"
       : "embedded";
-  // DynamoDB Local as the service last saw it: its process exiting is noticed at once (below).
-  const store: { state: "up" | "restarting" | "down"; problem?: string; restarts: number } = {
-    state: "up",
-    restarts: 0,
+  const running: Running = {
+    server: createServer(),
+    store: { state: "up", restarts: 0 },
+    endpoint: options.dynamoEndpoint ?? "",
   };
-  let probe: DynamoDBClient | undefined;
-  // Ready exactly when the handlers are loaded; healthy while DynamoDB Local answers within 1 s.
-  const health = async (): Promise<LocalHealth> => {
-    const base = {
+  const handle = requestListener({
+    get runner() {
+      return running.runner;
+    },
+    handlers: () => running.handlers,
+    health: healthOf(running, {
       sessionTtlMs: config.sessionTtlMs,
       dynamodb: mode,
       callbackInToolResponse: config.exposeCallbackInToolResponse,
-      dynamodbRestarts: store.restarts,
-    };
-    if (!handlers || !probe) return { status: "starting", ...base };
-    if (store.state !== "up")
-      return { status: "degraded", ...base, dynamodbState: store.state, problem: store.problem ?? "" };
-    try {
-      await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(1000) });
-      return { status: "ok", ...base, dynamodbState: "up" };
-    } catch (error) {
-      return {
-        status: "degraded",
-        ...base,
-        dynamodbState: "unresponsive",
-        problem: `DynamoDB Local at ${endpointOf()} did not answer within 1 s (${(error as Error).name}).`,
-      };
-    }
-  };
-  let endpointOf = () => options.dynamoEndpoint ?? "";
-  const handle = requestListener({
-    handlers: () => handlers,
-    health,
-    storeProblem: () => (store.state === "up" ? undefined : store.problem),
+      taskRunner: taskDispatch,
+    }),
+    storeProblem: () => (running.store.state === "up" ? undefined : running.store.problem),
     quiet: options.quiet ?? false,
   });
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void handle(req, res);
-  });
-  server.on("clientError", answerProtocolError);
-
-  let reconciling: ReconcileLoop | undefined;
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    // A pass in flight finishes (it is bounded) before DynamoDB Local goes away under it.
-    closing ??= (async () => {
-      await reconciling?.stop();
-      await stopAll(server, dynamo, scratchDir);
-    })().finally(() => probe?.destroy());
-    return closing;
-  };
-
-  /**
-   * Watches the DynamoDB Local child: if it exits while the service runs (killed, crashed), that
-   * is one ERROR line, requests get a 503 naming the problem, and a new DynamoDB Local starts on
-   * the same port and data directory (in memory: empty again, so the tables are recreated).
-   */
-  const supervise = (instance: DynamoDbLocal, port: number) => {
-    void instance.exited.then(async ({ code, signal }) => {
-      if (closing || dynamo !== instance) return;
-      store.state = "restarting";
-      store.problem = `DynamoDB Local (pid ${instance.pid}) exited (${signal ?? `code ${code}`}); it is being restarted${dataDir ? ` on ${dataDir}` : " in memory (its data is lost)"}.`;
-      logLine("ERROR", "DynamoDB Local exited; restarting it on the same data directory", {
-        pid: instance.pid,
-        exitCode: code,
-        signal,
-        dataDir: dataDir ?? "in-memory",
-      });
-      try {
-        const next = await startDynamoDbLocal({ port, ...(dataDir ? { dbPath: dataDir } : {}) });
-        if (closing) return void (await next.stop());
-        dynamo = next;
-        await createLocalTables(next.endpoint, tables);
-        store.restarts++;
-        store.state = "up";
-        store.problem = undefined;
-        logLine("INFO", "DynamoDB Local restarted", { pid: next.pid, restarts: store.restarts });
-        supervise(next, port);
-      } catch (error) {
-        store.state = "down";
-        store.problem = `DynamoDB Local (pid ${instance.pid}) exited and could not be restarted: ${(error as Error).message.split("\n")[0]} Restart npm start.`;
-        logLine("ERROR", "DynamoDB Local could not be restarted", {
-          error: (error as Error).message.split("\n")[0],
-        });
-      }
-    });
-  };
-
+  running.server.on("request", (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
+  running.server.on("clientError", answerProtocolError);
+  const close = () => closeAll(running, scratchDir);
   try {
-    const port = await listen(server, requestedPort);
-    const baseUrl = `http://${HOST}:${port}`;
-    if (dataDir) mkdirSync(dataDir, { recursive: true });
-    dynamo = options.dynamoEndpoint
-      ? undefined
-      : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
-    const endpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? "";
-    endpointOf = () => endpoint;
-    await createLocalTables(endpoint, tables);
-    if (dynamo) supervise(dynamo, Number(new URL(endpoint).port));
-    probe = new DynamoDBClient({
-      endpoint,
-      region: LOCAL_REGION,
-      credentials: LOCAL_CREDENTIALS,
-      maxAttempts: 1,
-    });
-    const env = baseEnv(baseUrl, endpoint);
-    // Handler modules read process.env once, at import (as a Lambda container does at cold start).
-    for (const [name, value] of Object.entries(env)) process.env[name] = value;
-    handlers = await loadHandlers();
-    if (options.reconcileEveryMs) {
-      // Imported like the handlers, after process.env is set: its modules read it when loaded.
-      const { startReconcileLoop } = await import("./reconcile-loop.js");
-      reconciling = startReconcileLoop(env, (line) => console.log(line), options.reconcileEveryMs);
-    }
-    return {
-      url: baseUrl,
+    const { pid, notices, ...started } = await boot(running, options, {
+      requestedPort,
+      dataDir,
+      tables,
+      taskDispatch,
       env,
-      sessionTtlMs: config.sessionTtlMs,
-      dynamodb: {
-        endpoint,
-        mode,
-        ...(dynamo ? { pid: dynamo.pid } : {}),
-        ...(dataDir && dynamo ? { dataDir } : {}),
-        notices: dynamo?.notices ?? [],
-      },
-      ...(options.reconcileEveryMs ? { reconcileEveryMs: options.reconcileEveryMs } : {}),
-      close,
+    });
+    const dynamodb = {
+      endpoint: running.endpoint,
+      mode,
+      ...(pid ? { pid } : {}),
+      ...(dataDir && pid ? { dataDir } : {}),
+      notices,
     };
+    return { ...started, sessionTtlMs: config.sessionTtlMs, dynamodb, close };
   } catch (error) {
     // Never leave a Java process or a bound port behind when start-up fails half-way.
     await close();

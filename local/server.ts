@@ -14,20 +14,22 @@ import { HOST, type LocalServer, type LocalServerOptions, startLocalServer } fro
 // `npm start`: reads the flags, starts the local service (local-service.ts), prints the banner,
 // and stops everything on Ctrl-C.
 
-const USAGE = `Usage: npm start [-- --port <n>] [--in-memory] [--data-dir <dir>] [--dynamodb-endpoint <url>] [--quiet] [--no-reconcile]
+const USAGE = `Usage: npm start [-- --port <n>] [--in-memory] [--data-dir <dir>] [--dynamodb-endpoint <url>] [--no-runner] [--quiet] [--no-reconcile]
 
   --port               port on 127.0.0.1 (env PORT, default 3000)
   --in-memory          throwaway DynamoDB Local: nothing kept after Ctrl-C (env LOCAL_IN_MEMORY=true)
   --data-dir           where DynamoDB Local keeps its data (env LOCAL_DATA_DIR, default .local-data)
   --dynamodb-endpoint  use a DynamoDB Local that is already running (env DYNAMODB_ENDPOINT)
+  --no-runner          manual mode: no in-process example runner; tool answers carry callbackUrl and
+                       callbackToken (so the token reaches the agent's transcript) for you to post results
   --quiet              no request lines
   --no-reconcile       no transcript reconciliation pass every minute (env LOCAL_RECONCILE=false;
                        LOCAL_RECONCILE_INTERVAL_MS changes the minute); npm run reconcile runs one
 
 Handlers read the same variables as in Lambda: SESSION_TTL_MS (e.g. 5000 for the demo),
-RUNNER_URL (POST task messages to a local runner), SERVICE_TOKEN, TOOL_SECRET, WEBHOOK_SECRET,
-NOTIFY_SIGNING_SECRET, ELEVENLABS_API_KEY, ELEVENLABS_API_BASE_URL, RECONCILE_AFTER_MS,
-POWERTOOLS_LOG_LEVEL.`;
+RUNNER_URL (POST task messages to your own runner instead of the in-process example runner),
+SERVICE_TOKEN, TOOL_SECRET, WEBHOOK_SECRET, NOTIFY_SIGNING_SECRET, ELEVENLABS_API_KEY,
+ELEVENLABS_API_BASE_URL, RECONCILE_AFTER_MS, POWERTOOLS_LOG_LEVEL.`;
 
 /** Reads flags and their environment equivalents; bad input is a LocalSetupError. */
 export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): LocalServerOptions | "help" => {
@@ -41,6 +43,7 @@ export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): Local
         "dynamodb-endpoint": { type: "string" },
         quiet: { type: "boolean" },
         "no-reconcile": { type: "boolean" },
+        "no-runner": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -75,6 +78,7 @@ export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): Local
     ...(reconcile ? { reconcileEveryMs } : {}),
     inMemory: values["in-memory"] === true || env.LOCAL_IN_MEMORY === "true",
     quiet: values.quiet === true,
+    runner: values["no-runner"] === true ? "none" : "example",
     env,
     ...(endpoint ? { dynamoEndpoint: endpoint } : {}),
     ...(dataDir ? { dataDir } : {}),
@@ -94,6 +98,8 @@ const shortPath = (path: string): string => {
 const demoHint = (server: LocalServer): string => {
   const port = new URL(server.url).port;
   const url = port === "3000" ? "" : ` --url ${server.url}`;
+  if (server.taskDispatch === "none")
+    return `The demo needs a task runner: restart without --no-runner (SESSION_TTL_MS=5000 npm start${port === "3000" ? "" : ` -- --port ${port}`}) and run npm run demo${url ? ` --${url}` : ""}.`;
   if (server.sessionTtlMs <= 60_000) return `Try: npm run demo${url ? ` --${url}` : ""} (another terminal).`;
   return `Try (another terminal): npm run demo -- --wait${url} (waits ${Math.round(server.sessionTtlMs / 60_000)} min for the expiry), or restart with SESSION_TTL_MS=5000 npm start${port === "3000" ? "" : ` -- --port ${port}`} and run npm run demo${url ? ` --${url}` : ""}.`;
 };
@@ -104,6 +110,15 @@ const reconciliationLine = (server: LocalServer): string => {
   const after = server.env.RECONCILE_AFTER_MS || String(DEFAULT_RECONCILE_AFTER_MS);
   const api = server.env.ELEVENLABS_API_BASE_URL || DEFAULT_ELEVENLABS_API_BASE_URL;
   return `every ${server.reconcileEveryMs / 1000} s: transcripts missing ${after} ms (RECONCILE_AFTER_MS) after a session ends are fetched from ${api} (--no-reconcile turns it off)`;
+};
+
+/** The banner's task line: who runs the tool tasks, and whether tool answers carry the token. */
+const taskDispatchLine = (server: LocalServer): string => {
+  if (server.taskDispatch === "in-process")
+    return "in-process example runner (lookup_order, sleep); tool answers carry no callback token (--no-runner: manual mode)";
+  if (server.taskDispatch === "runner-url")
+    return `POST to ${server.env.RUNNER_URL} (RUNNER_URL); tool answers carry no callback token`;
+  return "none (--no-runner): tool answers carry callbackUrl and callbackToken, so the token reaches the agent's transcript";
 };
 
 /** What `npm start` prints once it is ready: where to call, with what, and how to stop. */
@@ -121,7 +136,7 @@ export const banner = (server: LocalServer, startedMs: number): string => {
     `  DynamoDB Local    ${store}`,
     ...dynamodb.notices.map((notice) => `  note              ${notice}`),
     `  sessions last     ${server.sessionTtlMs} ms (SESSION_TTL_MS)`,
-    `  task dispatch     ${e.RUNNER_URL ? `POST to ${e.RUNNER_URL}` : "none: tool answers carry callbackUrl and callbackToken"}`,
+    `  task dispatch     ${taskDispatchLine(server)}`,
     `  reconciliation    ${reconciliationLine(server)}`,
     "  local secrets     (development values; never use them anywhere else)",
     `    SERVICE_TOKEN          ${e.SERVICE_TOKEN}  app routes: Authorization: Bearer <it>`,

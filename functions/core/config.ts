@@ -134,9 +134,10 @@ export const loadConfig = (
     reconcileAfterMs,
     sessionStart,
     toolInlineWaitMs,
+    // Never with a task runner, whatever EXPOSE_CALLBACK_IN_TOOL_RESPONSE says: the runner has the
+    // token, and a tool answer reaches the LLM and the stored transcript.
     exposeCallbackInToolResponse:
-      env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE === "true" ||
-      (!taskQueueUrl && !runnerUrl && env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE !== "false"),
+      !taskQueueUrl && !runnerUrl && env.EXPOSE_CALLBACK_IN_TOOL_RESPONSE !== "false",
     ...(taskQueueUrl ? { taskQueueUrl } : {}),
     ...(runnerUrl ? { runnerUrl } : {}),
     ...(optional("PARKING_QUEUE_URL") ? { parkingQueueUrl: optional("PARKING_QUEUE_URL") } : {}),

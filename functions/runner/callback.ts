@@ -32,6 +32,11 @@ export class CallbackUndeliveredError extends Error {
   constructor(
     readonly attempts: number,
     readonly lastProblem: string,
+    /**
+     * How long the next attempt still had to wait when the runner gave up (its back-off, or the
+     * service's `Retry-After` when longer), if it was waiting: the message's redelivery honours it.
+     */
+    readonly retryAfterMs?: number,
   ) {
     super(
       `The task result could not be delivered after ${attempts} attempt(s); last problem: ${lastProblem}.`,
@@ -120,10 +125,10 @@ export const postTaskResult = async (
 ): Promise<CallbackAnswer> => {
   const payload = JSON.stringify(body);
   let lastProblem = "no attempt made";
+  let waitMs = 0;
   for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
     const remainingMs = deadlineAtMs - deps.now();
     if (remainingMs <= 0) throw new CallbackUndeliveredError(attempt - 1, lastProblem);
-    let waitMs: number;
     try {
       const response = await deps.fetch(target.callbackUrl, {
         method: "POST",
@@ -149,9 +154,13 @@ export const postTaskResult = async (
     }
     if (attempt === policy.maxAttempts) break;
     if (deps.now() + waitMs >= deadlineAtMs) {
-      throw new CallbackUndeliveredError(attempt, `${lastProblem}; no time left to wait ${waitMs} ms`);
+      throw new CallbackUndeliveredError(
+        attempt,
+        `${lastProblem}; no time left to wait ${waitMs} ms`,
+        waitMs,
+      );
     }
     await deps.sleep(waitMs);
   }
-  throw new CallbackUndeliveredError(policy.maxAttempts, lastProblem);
+  throw new CallbackUndeliveredError(policy.maxAttempts, lastProblem, waitMs);
 };

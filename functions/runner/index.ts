@@ -2,14 +2,23 @@ import { setTimeout as wait } from "node:timers/promises";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { TaskMessage } from "../core/dispatcher.js";
-import { type AppLogger, logger as defaultLogger } from "../core/powertools.js";
+import { type AppLogger, logger as defaultLogger } from "../core/logger.js";
 import { type CallbackPolicy, DEFAULT_CALLBACK_POLICY } from "./callback.js";
 import { runParsedTask, type TaskReport, type ToolSet } from "./run-task.js";
 import { InvalidTaskMessageError, normalizeBaseUrl, parseTaskMessage } from "./task-message.js";
+import {
+  createVisibilityClient,
+  DEFAULT_REDELIVERY_POLICY,
+  handBackToSqs,
+  type RedeliveryPolicy,
+  VISIBILITY_CALL_MS,
+  type VisibilitySender,
+} from "./visibility.js";
 
 export { CallbackRejectedError, CallbackUndeliveredError } from "./callback.js";
 export type { TaskContext, TaskReport, Tool, ToolSet } from "./run-task.js";
 export { InvalidTaskMessageError } from "./task-message.js";
+export type { RedeliveryPolicy } from "./visibility.js";
 
 /** Options of {@link defineTools}; every one has a default fit for Lambda. */
 export interface RunnerOptions {
@@ -32,6 +41,15 @@ export interface RunnerOptions {
   readonly callbackReserveMs?: number;
   /** @default DEFAULT_CALLBACK_POLICY (6 attempts, 250 ms doubling to 8 s, 5 s per attempt) */
   readonly callbackPolicy?: Partial<CallbackPolicy>;
+  /**
+   * On Lambda, when a message goes back to SQS for a transient failure, SQS delivers it again
+   * after this back-off (or the callback's longer `Retry-After`) instead of after the queue's
+   * visibility timeout.
+   * @default DEFAULT_REDELIVERY_POLICY (10 s doubling per receive, at most 300 s)
+   */
+  readonly redelivery?: Partial<RedeliveryPolicy>;
+  /** The SQS client that changes a message's visibility. @default one, created on first need */
+  readonly sqs?: VisibilitySender;
   /** Seams for tests: fetch, clock, sleeps, jitter and the logger. */
   readonly fetch?: typeof fetch;
   readonly now?: () => number;
@@ -56,8 +74,11 @@ export interface TaskRunner {
   readonly toolNames: readonly string[];
 }
 
-/** Lambda stops us at its timeout; keep this much back so the batch response still gets out. */
-const LAMBDA_SAFETY_MS = 1000;
+/**
+ * Lambda stops us at its timeout; keep this much back so a failed message's visibility can be
+ * set and the batch response still gets out.
+ */
+const LAMBDA_SAFETY_MS = 1000 + VISIBILITY_CALL_MS;
 
 /**
  * Builds a task runner from plain async functions. The library parses and checks each task
@@ -107,23 +128,23 @@ export const defineTools = (tools: ToolSet, options: RunnerOptions = {}): TaskRu
     return runParsedTask(deps, tools, message, { toolDeadlineAtMs, callbackDeadlineAtMs });
   };
 
+  const redelivery = { ...DEFAULT_REDELIVERY_POLICY, ...options.redelivery };
+  // Created once per container, on the first message that needs it (never in process).
+  let sqs = options.sqs;
+
   const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
     const endAtMs = context ? now() + context.getRemainingTimeInMillis() - LAMBDA_SAFETY_MS : Infinity;
     try {
       await run(record.body, endAtMs);
     } catch (error) {
-      // Constant message, the error's class and own sentence: none of them carries the token or result.
-      const keys = {
-        messageId: record.messageId,
-        receiveCount: Number(record.attributes.ApproximateReceiveCount),
-        errorName: error instanceof Error ? error.name : "Error",
-        error: error instanceof Error ? error.message : "non-Error thrown",
-      };
-      if (error instanceof InvalidTaskMessageError) {
-        logger.error("Task message refused; SQS retries it, then dead-letters it", keys);
-      } else {
-        logger.error("Task result not delivered; SQS delivers the message again", keys);
-      }
+      await handBackToSqs(record, error, {
+        logger,
+        policy: redelivery,
+        sqs: () => {
+          sqs ??= createVisibilityClient();
+          return sqs;
+        },
+      });
       throw error;
     }
   };

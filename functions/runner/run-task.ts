@@ -1,5 +1,5 @@
 import type { TaskMessage } from "../core/dispatcher.js";
-import type { AppLogger } from "../core/powertools.js";
+import type { AppLogger } from "../core/logger.js";
 import {
   type CallbackAnswer,
   type CallbackDeps,

@@ -69,7 +69,8 @@ export class TaskQueues extends Construct {
     });
     new CfnOutput(scope, "TaskQueueArn", {
       value: this.tasks.queueArn,
-      description: "Task queue ARN, to grant the task runners sqs:ReceiveMessage/DeleteMessage",
+      description:
+        "Task queue ARN, to grant the task runners sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility",
     });
     new CfnOutput(scope, "TaskDeadLetterQueueUrl", {
       value: this.tasksDeadLetter.queueUrl,

@@ -7,13 +7,16 @@ import { Construct } from "constructs";
 import { ServiceFunction } from "./service-function.js";
 
 /**
- * The SQS actions the event source mapping needs on the queue, and nothing else (the same three as
- * AWS's `AWSLambdaSQSQueueExecutionRole`). CDK's `SqsEventSource` would also grant
- * `ChangeMessageVisibility` and `GetQueueUrl`, which neither Lambda's poller nor the runner calls.
+ * The SQS actions the runner needs on the queue, and nothing else: the three the event source
+ * mapping's poller calls (as AWS's `AWSLambdaSQSQueueExecutionRole`), and `ChangeMessageVisibility`,
+ * which the runner library calls itself so a message it hands back for a transient failure returns
+ * after its back-off rather than the queue's visibility timeout. CDK's `SqsEventSource` would also
+ * grant `GetQueueUrl`, which neither calls.
  */
 export const TASK_RUNNER_QUEUE_ACTIONS = [
   "sqs:ReceiveMessage",
   "sqs:DeleteMessage",
+  "sqs:ChangeMessageVisibility",
   "sqs:GetQueueAttributes",
 ];
 
@@ -70,8 +73,8 @@ const FIVE_MINUTES = Duration.minutes(5);
 /**
  * A task runner on Lambda: a {@link ServiceFunction} (the project's defaults, no secrets layer)
  * subscribed to the task queue with partial batch responses (`ReportBatchItemFailures`), so only
- * the messages that failed come back. Its role may receive and delete messages of that one queue
- * and nothing else. Two alarms, without actions until `Observability` wires them to its topic:
+ * the messages that failed come back. Its role may receive, delete and change the visibility of
+ * messages of that one queue, and nothing else. Two alarms, without actions until `Observability` wires them to its topic:
  * function errors (a crash or a timeout: the library itself never throws) and the age of the
  * oldest task (runners down, throttled, or too few).
  */

@@ -119,7 +119,7 @@ describe("every route over HTTP, on `npm start -- --in-memory` with 2 s sessions
     appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
     service = await spawnLocalServer({
       launcher: "npm",
-      args: ["--port", String(await findFreePort()), "--in-memory"],
+      args: ["--port", String(await findFreePort()), "--in-memory", "--no-runner"],
       env: { SESSION_TTL_MS: String(TTL_MS), ELEVENLABS_API_BASE_URL: upstreamUrl },
     });
     // Warm DynamoDB Local's JIT up, so the first 2 s window of a test is not spent on it.

@@ -43,6 +43,8 @@ describe("README quick start", () => {
 
 describe("README curl walkthrough against a fresh service", () => {
   let service: SpawnedServer;
+  /** 5-second sessions on the first service's DynamoDB Local, for the late-callback block. */
+  let shortSessions: SpawnedServer;
   let upstream: Server;
   const upstreamKeys: string[] = [];
 
@@ -60,8 +62,21 @@ describe("README curl walkthrough against a fresh service", () => {
         ELEVENLABS_API_BASE_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
       },
     });
-  }, timeLimitForStarts(1));
+    const endpoint = /DynamoDB Local\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(service.stdout())?.[1];
+    if (!endpoint) throw new Error(`no DynamoDB Local endpoint in the banner:\n${service.stdout()}`);
+    shortSessions = await spawnLocalServer({
+      args: ["--port", String(await findFreePort()), "--dynamodb-endpoint", endpoint, "--quiet"],
+      env: {
+        SESSION_TTL_MS: "5000",
+        RUNNER_URL: "",
+        EXPOSE_CALLBACK_IN_TOOL_RESPONSE: "",
+        TOOL_INLINE_WAIT_MS: "",
+      },
+    });
+  }, timeLimitForStarts(2));
   afterAll(async () => {
+    // The service on the shared endpoint first, then the one that owns DynamoDB Local.
+    await shortSessions?.stop();
     await service?.stop();
     upstream?.close();
   });
@@ -85,7 +100,6 @@ describe("README curl walkthrough against a fresh service", () => {
       registered,
       session,
       accepted,
-      result,
       polled,
       webhook,
       list,
@@ -95,17 +109,28 @@ describe("README curl walkthrough against a fresh service", () => {
       noSecret,
       badJson,
     ] = answers;
-    expect(answers).toHaveLength(13);
+    expect(answers).toHaveLength(12);
     expect(health).toMatchObject({ status: "ok", sessionTtlMs: 600_000 });
     const id = String(registered?.conversationId);
     expect(id).toMatch(/^conv-\d+$/);
     expect(registered).toMatchObject({ ttlSeconds: 600, agentId: "agent_demo" });
     expect(session).toMatchObject({ status: "active", conversationId: id });
-    expect(accepted).toMatchObject({ status: "accepted", callbackUrl: expect.stringContaining(service.url) });
-    expect(result).toMatchObject({ outcome: "delivered", taskId: accepted?.taskId });
+    // npm start's in-process runner did the task: the answer has no callback; it has the result
+    // inline when the runner beat TOOL_INLINE_WAIT_MS (it nearly always does), and the poll has it.
+    expect(accepted).toMatchObject({ taskId: expect.any(String) });
+    expect(["completed", "accepted"]).toContain(accepted?.status);
+    expect(accepted).not.toHaveProperty("callbackToken");
+    expect(accepted).not.toHaveProperty("callbackUrl");
     expect(polled).toMatchObject({
       status: "active",
-      tasks: [{ status: "completed", toolName: "lookup_order" }],
+      tasks: [
+        {
+          taskId: accepted?.taskId,
+          status: "completed",
+          toolName: "lookup_order",
+          result: { status: "succeeded", result: { orderId: "A-1001", currency: "EUR" } },
+        },
+      ],
     });
     expect(webhook).toMatchObject({
       status: "stored",
@@ -127,5 +152,36 @@ describe("README curl walkthrough against a fresh service", () => {
     expect(badJson).toMatchObject({ error: "invalid_json" });
     // npm start prints readable lines, not a CloudWatch EMF blob after every request.
     expect(service.stdout()).not.toContain('"_aws"');
+  });
+
+  it("shows a late callback by hand: a sleep outliving a 5 s session is kept as session_expired", async () => {
+    // The walkthrough's variables (its first lines, up to the first blank one), then the block.
+    const setup = fencedBlockAfter("<!-- readme-curl:start -->").split("\n\n")[0];
+    const late = fencedBlockAfter("<!-- readme-late-callback:start -->");
+    const run = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", `${setup}\n${late}`], {
+      env: { ...process.env, BASE: shortSessions.url },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe("");
+    const [registered, accepted, history] = run.stdout
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(registered).toMatchObject({ ttlSeconds: 5 });
+    expect(accepted).toMatchObject({ status: "accepted", taskId: expect.any(String) });
+    expect(accepted).not.toHaveProperty("callbackToken");
+    expect(history?.tasks).toEqual([
+      expect.objectContaining({
+        taskId: accepted?.taskId,
+        toolName: "sleep",
+        status: "completed",
+        outcome: "session_expired",
+        result: { status: "succeeded", result: { slept: 6 } },
+      }),
+    ]);
+    expect(`${shortSessions.stdout()}\n${shortSessions.stderr()}`).toContain(
+      "Callback arrived after session expired",
+    );
   });
 });

@@ -53,7 +53,7 @@ describe("npm run smoke", () => {
   beforeAll(async () => {
     server = await spawnLocalServer({
       launcher: "npm",
-      args: ["--port", String(await findFreePort()), "--in-memory", "--quiet"],
+      args: ["--port", String(await findFreePort()), "--in-memory", "--quiet", "--no-runner"],
       env: { TOOL_SECRET, RUNNER_URL: "", EXPOSE_CALLBACK_IN_TOOL_RESPONSE: "", SESSION_TTL_MS: "" },
     });
   });

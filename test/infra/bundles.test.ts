@@ -124,7 +124,17 @@ describe("Lambda bundles", () => {
   it("the example task runner, which emits no metrics, carries the Logger and not Powertools Metrics", () => {
     expect(carries(RUNNER.name, /@aws-lambda-powertools\/logger\//)).toBe(true);
     expect(carries(RUNNER.name, /@aws-lambda-powertools\/metrics\//)).toBe(false);
-    expect(bundleOf(RUNNER.name).bytes).toBeLessThanOrEqual(60 * 1024);
+    // 55 KB before the runner changed message visibility itself; 232 KB since, the SQS client and
+    // the SDK core under it (ChangeMessageVisibility through functions/core/sqs-send.ts's signer
+    // instead would bring it back near 60 KB).
+    expect(bundleOf(RUNNER.name).bytes).toBeLessThanOrEqual(240 * 1024);
+  });
+
+  it("the example task runner carries the one SQS command it sends, and no other", () => {
+    const commands = bundleOf(RUNNER.name).inputs.filter((input) =>
+      /client-sqs\/dist-es\/commands\/\w+Command\.js$/.test(input),
+    );
+    expect(commands.map((c) => c.replace(/^.*\//, ""))).toEqual(["ChangeMessageVisibilityCommand.js"]);
   });
 
   it.each(ROUTES)("$name carries Powertools Metrics (every route counts its outcome)", ({ name }) => {

@@ -83,7 +83,12 @@ describe("task and parking queues", () => {
       const granted = actionsByResource(statementsOfRole(template, roleId), queueNames, "sqs:");
       if (roleId === runnerRole) {
         expect(granted).toEqual({
-          tasks: ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+          tasks: [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+          ],
         });
         continue;
       }

@@ -189,6 +189,19 @@ describe("ElevenLabs tool routes", () => {
     });
   });
 
+  it.each([
+    ["TASK_QUEUE_URL", "https://sqs.test/q"],
+    ["RUNNER_URL", "http://127.0.0.1:3000/_local/runner/tasks"],
+  ])("never hands out the token when a runner is configured (%s), even if asked to", async (name, value) => {
+    const setup = testDependencies({ doc, env: { [name]: value, EXPOSE_CALLBACK_IN_TOOL_RESPONSE: "true" } });
+    const response = await makeCallTool({ ...setup.deps, dispatcher })(
+      toolEvent({ conversation_id: "conv-1" }),
+    );
+    expect(bodyOf(response)).toMatchObject({ status: "accepted" });
+    expect(bodyOf(response)).not.toHaveProperty("callbackToken");
+    expect(bodyOf(response)).not.toHaveProperty("callbackUrl");
+  });
+
   it("also accepts the wrapped shape { tool_name, parameters, conversation_id }", async () => {
     const response = await callTool({
       tool_name: "lookup_order",

@@ -12,10 +12,16 @@ import { banner } from "../../../local/server.js";
 
 const TABLES = { SESSIONS_TABLE: "s", CONVERSATIONS_TABLE: "c" };
 
-const server = (url: string, sessionTtlMs: number): LocalServer => ({
+const server = (
+  url: string,
+  sessionTtlMs: number,
+  taskDispatch: LocalServer["taskDispatch"] = "in-process",
+  extraEnv: Record<string, string> = {},
+): LocalServer => ({
   url,
   sessionTtlMs,
-  env: { SERVICE_TOKEN: "t", TOOL_SECRET: "t", WEBHOOK_SECRET: "w", NOTIFY_SIGNING_SECRET: "n" },
+  taskDispatch,
+  env: { SERVICE_TOKEN: "t", TOOL_SECRET: "t", WEBHOOK_SECRET: "w", NOTIFY_SIGNING_SECRET: "n", ...extraEnv },
   dynamodb: { endpoint: "http://127.0.0.1:1", mode: "external", notices: [] },
   close: async () => {},
 });
@@ -89,5 +95,21 @@ describe("messages that say what to do", () => {
     expect(other).toContain(
       "SESSION_TTL_MS=5000 npm start -- --port 4100 and run npm run demo -- --url http://127.0.0.1:4100.",
     );
+  });
+
+  it("the banner says who runs the tasks, and that in manual mode the token reaches the transcript", () => {
+    const line = (text: string) => text.split("\n").find((l) => l.includes("task dispatch")) ?? "";
+    expect(line(banner(server("http://127.0.0.1:3000", 5000), 1000))).toContain(
+      "in-process example runner (lookup_order, sleep); tool answers carry no callback token",
+    );
+    const own = server("http://127.0.0.1:3000", 5000, "runner-url", {
+      RUNNER_URL: "http://127.0.0.1:9/tasks",
+    });
+    expect(line(banner(own, 1000))).toContain("POST to http://127.0.0.1:9/tasks (RUNNER_URL)");
+    const manual = banner(server("http://127.0.0.1:3000", 5000, "none"), 1000);
+    expect(line(manual)).toContain(
+      "tool answers carry callbackUrl and callbackToken, so the token reaches the agent's transcript",
+    );
+    expect(manual).toContain("The demo needs a task runner: restart without --no-runner");
   });
 });

@@ -1,3 +1,5 @@
+import { ChangeMessageVisibilityCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { backoffMs, DEFAULT_CALLBACK_POLICY, retryAfterMs } from "../../../functions/runner/callback.js";
 import {
@@ -21,6 +23,13 @@ import {
 } from "../../support/task-messages.js";
 
 type Scripted = Response | Error | (() => Promise<Response>);
+
+// A message handed back for a transient failure gets its visibility changed: never a real SQS call.
+const sqs = mockClient(SQSClient);
+beforeEach(() => {
+  sqs.reset();
+  sqs.on(ChangeMessageVisibilityCommand).resolves({});
+});
 
 /**
  * A runner with a scripted callback endpoint and a fake clock that only sleeps advance:
@@ -448,6 +457,9 @@ describe("the SQS handler: partial batch failures", () => {
     );
 
     expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(["m2", "m3"]);
+    // Only the transient failure comes back early; the malformed one keeps the queue's timeout.
+    expect(sqs).toHaveReceivedCommandTimes(ChangeMessageVisibilityCommand, 1);
+    expect(sqs).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, { ReceiptHandle: "receipt-m2" });
     expect(tool).toHaveBeenCalledTimes(3);
     const delivered = byUrl.mock.calls.map(([url]) => String(url)).filter((url) => !url.includes("task-2"));
     expect(delivered.sort()).toEqual([
@@ -490,8 +502,8 @@ describe("the SQS handler: partial batch failures", () => {
       { taskTimeoutMs: 300_000, callbackReserveMs: 20_000 },
     );
     await runner.handler(sqsEvent(sqsRecord("m1", good("task-1"))), lambdaContext(30_000, now));
-    // 30 s left, 1 s kept for the batch response, 20 s for the callback.
-    expect(deadlineInMs).toBe(9000);
+    // 30 s left, 1 s kept for the batch response and 2 s for a visibility change, 20 s for the callback.
+    expect(deadlineInMs).toBe(7000);
   });
 
   it("logs constant messages with ids, never the token, the result or the tool's error text", async () => {
