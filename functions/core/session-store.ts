@@ -14,9 +14,17 @@ import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
 import { parseSessionInput, sessionInputSchema } from "./session-input.js";
-import { SESSIONS_TABLE } from "./table-schema.js";
+import {
+  classifyItem,
+  erasedMarkerItem,
+  fromItem,
+  fromLastSession,
+  toItem,
+  toLastSession,
+} from "./session-items.js";
 import { parseWith } from "./validation.js";
 
+export { ERASED_SESSION_ID } from "./session-items.js";
 // The expiry rule and the session types live in session-rules.ts (pure, import-free); this store
 // applies them to stored items. Re-exported so callers find the whole session story here.
 export * from "./session-rules.js";
@@ -211,17 +219,7 @@ export class SessionStore {
   async erase(conversationId: string): Promise<void> {
     assertValidId(conversationId);
     const nowMs = this.now();
-    const marker = {
-      [SESSIONS_TABLE.partitionKey]: conversationId,
-      sessionId: ERASED_SESSION_ID,
-      createdAt: new Date(nowMs).toISOString(),
-      createdAtMs: nowMs,
-      // Ends now: the live-session condition of every tool call and callback fails from here on.
-      expiresAtMs: nowMs,
-      ttlMs: this.ttlMs,
-      endReason: "deleted",
-      [SESSIONS_TABLE.ttlAttribute]: Math.ceil((nowMs + ERASED_MARKER_KEPT_MS) / 1000),
-    };
+    const marker = erasedMarkerItem(conversationId, nowMs, this.ttlMs);
     const output = await mapTransientErrors(() =>
       this.client.send(new PutCommand({ TableName: this.tableName, Item: marker, ReturnValues: "ALL_OLD" })),
     );
@@ -428,67 +426,3 @@ export class SessionStore {
     if (!result.committed) throw new Error("Unconditional session write was cancelled");
   }
 }
-
-/** The session id of the end marker an erasure leaves (see {@link SessionStore.erase}). */
-export const ERASED_SESSION_ID = "erased";
-/** How long the erasure's end marker is kept: longer than any call lasts. */
-const ERASED_MARKER_KEPT_MS = 24 * 60 * 60 * 1000;
-
-/** Classifies a stored item; an end marker (erasure) is over since it was written, as `deleted`. */
-const classifyItem = (item: Record<string, unknown>, nowMs: number): SessionLookup => {
-  const state = classify(fromItem(item), nowMs);
-  return state.status === "expired" && item.endReason === "deleted" ? { ...state, reason: "deleted" } : state;
-};
-
-/** Maps a raw (already unmarshalled) session item to the domain type. */
-const fromItem = (item: Record<string, unknown>): Session =>
-  withoutUndefined({
-    conversationId: String(item[SESSIONS_TABLE.partitionKey]),
-    sessionId: String(item.sessionId),
-    createdAt: String(item.createdAt),
-    createdAtMs: Number(item.createdAtMs ?? Date.parse(String(item.createdAt))),
-    expiresAt: new Date(Number(item.expiresAtMs)).toISOString(),
-    expiresAtMs: Number(item.expiresAtMs),
-    ttlMs: Number(item.ttlMs),
-    agentId: typeof item.agentId === "string" ? item.agentId : undefined,
-    notifyUrl: typeof item.notifyUrl === "string" ? item.notifyUrl : undefined,
-    metadata: item.metadata as Session["metadata"],
-  });
-
-const toItem = (session: Session, ttlEpochSeconds: number): Record<string, unknown> =>
-  withoutUndefined({
-    [SESSIONS_TABLE.partitionKey]: session.conversationId,
-    sessionId: session.sessionId,
-    createdAt: session.createdAt,
-    createdAtMs: session.createdAtMs,
-    expiresAtMs: session.expiresAtMs,
-    [SESSIONS_TABLE.ttlAttribute]: ttlEpochSeconds,
-    ttlMs: session.ttlMs,
-    agentId: session.agentId,
-    notifyUrl: session.notifyUrl,
-    metadata: session.metadata,
-  });
-
-const toLastSession = (s: Session): LastSession =>
-  withoutUndefined({
-    sessionId: s.sessionId,
-    createdAt: s.createdAt,
-    createdAtMs: s.createdAtMs,
-    expiresAtMs: s.expiresAtMs,
-    ttlMs: s.ttlMs,
-    agentId: s.agentId,
-    notifyUrl: s.notifyUrl,
-  });
-
-const fromLastSession = (conversationId: string, last: LastSession): Session =>
-  withoutUndefined({
-    conversationId,
-    sessionId: last.sessionId,
-    createdAt: last.createdAt,
-    createdAtMs: last.createdAtMs,
-    expiresAt: new Date(last.expiresAtMs).toISOString(),
-    expiresAtMs: last.expiresAtMs,
-    ttlMs: last.ttlMs,
-    agentId: last.agentId,
-    notifyUrl: last.notifyUrl,
-  });

@@ -212,28 +212,7 @@ export const createSqsSend = (
         ),
       };
     }
-    const parsed = parseJson(text);
-    if (response.ok) {
-      const messageId = typeof parsed.MessageId === "string" ? parsed.MessageId : "";
-      const md5 = createHash("md5").update(body, "utf8").digest("hex");
-      if (parsed.MD5OfMessageBody !== md5)
-        return {
-          ok: false,
-          retry: "no",
-          error: new SqsSendError("SQS SendMessage answered a body checksum that does not match the message"),
-        };
-      return { ok: true, messageId };
-    }
-    const code = errorCode(parsed, response.headers.get("x-amzn-query-error"));
-    const error = new SqsSendError(
-      `SQS SendMessage failed: HTTP ${response.status}${code ? ` ${code}` : ""}${
-        typeof parsed.message === "string" ? `: ${parsed.message}` : ""
-      }`,
-      { status: response.status, ...(code ? { code } : {}) },
-    );
-    const throttled = response.status === 429 || (code !== undefined && THROTTLING_CODES.has(code));
-    const transient = response.status >= 500 || (code !== undefined && TRANSIENT_CODES.has(code));
-    return { ok: false, error, retry: throttled ? "throttled" : transient ? "transient" : "no" };
+    return readAnswer(response, text, body);
   };
 
   return async (queueUrl, body) => {
@@ -245,6 +224,32 @@ export const createSqsSend = (
       await sleep(Math.floor(Math.min(20_000, random() * 2 ** (attempts - 1) * base)));
     }
   };
+};
+
+/** What an SQS answer means: the message id, or the error and whether a retry may help. */
+const readAnswer = (response: Response, text: string, body: string): Attempt => {
+  const parsed = parseJson(text);
+  if (response.ok) {
+    const messageId = typeof parsed.MessageId === "string" ? parsed.MessageId : "";
+    const md5 = createHash("md5").update(body, "utf8").digest("hex");
+    if (parsed.MD5OfMessageBody !== md5)
+      return {
+        ok: false,
+        retry: "no",
+        error: new SqsSendError("SQS SendMessage answered a body checksum that does not match the message"),
+      };
+    return { ok: true, messageId };
+  }
+  const code = errorCode(parsed, response.headers.get("x-amzn-query-error"));
+  const error = new SqsSendError(
+    `SQS SendMessage failed: HTTP ${response.status}${code ? ` ${code}` : ""}${
+      typeof parsed.message === "string" ? `: ${parsed.message}` : ""
+    }`,
+    { status: response.status, ...(code ? { code } : {}) },
+  );
+  const throttled = response.status === 429 || (code !== undefined && THROTTLING_CODES.has(code));
+  const transient = response.status >= 500 || (code !== undefined && TRANSIENT_CODES.has(code));
+  return { ok: false, error, retry: throttled ? "throttled" : transient ? "transient" : "no" };
 };
 
 const parseJson = (text: string): Record<string, unknown> => {

@@ -5,7 +5,7 @@ import type { Clock } from "./clock.js";
 import type { SessionStartMode } from "./config.js";
 import type { TaskRecord } from "./conversation-items.js";
 import type { ConversationStore } from "./conversation-store.js";
-import type { TaskDispatcher } from "./dispatcher.js";
+import type { TaskDispatcher, TaskMessage } from "./dispatcher.js";
 import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
@@ -239,48 +239,24 @@ const createTaskInSession = async (
 };
 
 /**
- * `POST /tools/{toolName}`: while the session is active, records a pending task (only the
- * token's hash), dispatches it and answers at once. The task write is conditional on the session
- * still being active at that instant, so a call racing the expiry has one outcome.
+ * Hands a recorded task to the runners and marks it dispatched. Refuses (503) when the task was
+ * recorded too long ago to dispatch safely (readers may already call it abandoned) or when the
+ * dispatcher fails; the task then stays undispatched and reads as abandoned, never pending forever.
  */
-export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Outcome> => {
-  const toolName = request.pathParameters.toolName;
-  assertValidId(toolName, "toolName");
-  const { conversationId, params, context } = readToolBody(request);
-
-  const taskId = randomUUID();
-  const token = newTaskToken();
-  const outcome = await createTaskInSession(
-    deps,
-    conversationId,
-    toolName,
-    { taskId, toolName, params, tokenHash: hashToken(token) },
-    context,
-  );
-  if (outcome.kind === "not_live") return outcome.answer;
-  const nowMs = outcome.atMs;
-
-  const callbackUrl = `${deps.publicBaseUrl}/conversations/${conversationId}/tasks/${taskId}/result`;
-  if (deps.now() - nowMs > DISPATCH_WINDOW_MS) {
+const dispatchTask = async (deps: ToolDeps, message: TaskMessage, recordedAtMs: number): Promise<void> => {
+  const { conversationId, taskId, toolName } = message;
+  if (deps.now() - recordedAtMs > DISPATCH_WINDOW_MS) {
     // Too late to dispatch safely: readers may soon call it abandoned, so it must stay undispatched.
     deps.logger.error("Task recorded too late to dispatch: it will read as abandoned", {
       conversationId,
       taskId,
       toolName,
-      elapsedMs: deps.now() - nowMs,
+      elapsedMs: deps.now() - recordedAtMs,
     });
     throw new ServiceUnavailableError("The task could not be started in time. Please try again.", 2);
   }
   try {
-    await deps.dispatcher.dispatch({
-      taskId,
-      conversationId,
-      toolName,
-      params,
-      callbackUrl,
-      callbackToken: token,
-      createdAt: outcome.task.createdAt,
-    });
+    await deps.dispatcher.dispatch(message);
   } catch (error) {
     // The task stays recorded as pending (visible in history); ElevenLabs gets a retryable error.
     deps.logger.error("Task recorded but could not be dispatched to the runners", {
@@ -307,6 +283,44 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
       error: error instanceof Error ? error.message : String(error),
     });
   }
+};
+
+/**
+ * `POST /tools/{toolName}`: while the session is active, records a pending task (only the
+ * token's hash), dispatches it and answers at once. The task write is conditional on the session
+ * still being active at that instant, so a call racing the expiry has one outcome.
+ */
+export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Outcome> => {
+  const toolName = request.pathParameters.toolName;
+  assertValidId(toolName, "toolName");
+  const { conversationId, params, context } = readToolBody(request);
+
+  const taskId = randomUUID();
+  const token = newTaskToken();
+  const outcome = await createTaskInSession(
+    deps,
+    conversationId,
+    toolName,
+    { taskId, toolName, params, tokenHash: hashToken(token) },
+    context,
+  );
+  if (outcome.kind === "not_live") return outcome.answer;
+  const nowMs = outcome.atMs;
+
+  const callbackUrl = `${deps.publicBaseUrl}/conversations/${conversationId}/tasks/${taskId}/result`;
+  await dispatchTask(
+    deps,
+    {
+      taskId,
+      conversationId,
+      toolName,
+      params,
+      callbackUrl,
+      callbackToken: token,
+      createdAt: outcome.task.createdAt,
+    },
+    nowMs,
+  );
 
   // A quick task answers in this response: wait for its result, never past the session's end,
   // and only where a runner will report one (manual mode has none to wait for).

@@ -11,6 +11,8 @@ interface FakeOptions {
   readonly erasure?: boolean;
   /** The webhook secret the service checks with. */
   readonly webhookSecret?: string;
+  /** The tool call answers `completed` with the result (the runner finished within the inline wait). */
+  readonly inline?: boolean;
 }
 
 /** The service as the smoke test sees it, in memory, recording each request line. */
@@ -41,7 +43,16 @@ const fakeService = (options: FakeOptions) => {
       });
     }
     // A runner is configured: the tool answer carries no callback (the callback path runs in e2e).
-    if (path.startsWith("/tools/")) return reply(200, { status: "accepted", taskId: "task-1", message: "m" });
+    if (path.startsWith("/tools/")) {
+      if (!options.inline) return reply(200, { status: "accepted", taskId: "task-1", message: "m" });
+      completed = true;
+      return reply(200, {
+        status: "completed",
+        taskId: "task-1",
+        result: { status: "failed" },
+        message: "m",
+      });
+    }
     if (path === "/webhooks/elevenlabs/post-call") {
       const signature = headers["elevenlabs-signature"] ?? "";
       const { createHmac } = await import("node:crypto");
@@ -88,6 +99,17 @@ describe("runSmoke", () => {
     expect(lines.find((l) => l.includes("task by the runner"))).toMatch(/the runner completed the task/);
     expect(fake.calls.filter((c) => c === "POST /tools/get_task_result").length).toBeGreaterThanOrEqual(3);
     expect(fake.calls.some((c) => c.includes("/tasks/"))).toBe(false);
+  });
+
+  it("takes a tool answer that already carries the result (inline wait) without polling for it", async () => {
+    const fake = fakeService({ runnerAfterPolls: Number.POSITIVE_INFINITY, inline: true });
+
+    const { code, lines } = await smoke(fake, { taskTimeoutMs: 20 });
+
+    expect(code, lines.join("\n")).toBe(0);
+    expect(lines.find((l) => l.includes("tool call"))).toMatch(/finished it within the inline wait/);
+    expect(lines.some((l) => l.includes("task by the runner"))).toBe(false);
+    expect(fake.calls.filter((c) => c === "POST /tools/get_task_result")).toHaveLength(1);
   });
 
   it("fails with one line when no runner completes the task in time", async () => {
