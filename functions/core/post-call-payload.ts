@@ -179,15 +179,9 @@ const rawAnalysis = (json: unknown): Record<string, unknown> | undefined => {
 
 const validTimeMs = (ms: number) => Number.isFinite(ms) && ms >= 0 && ms <= MAX_TIME_MS;
 
-const transcription = (
-  eventType: string,
-  data: TranscriptionData,
-  raw: Record<string, unknown> | undefined,
-  receivedAtMs: number,
-): PostCallEvent => {
-  // Everything ElevenLabs sends is stored: what cannot be (a time out of range, a number DynamoDB
-  // cannot hold, nesting too deep) is replaced, and a note in `call.storageNotes` says what and why.
-  const notes: string[] = [];
+// The call's times in ms, kept in range (each replacement adds a note); the analysis (endMs)
+// closes the history, never before the last line.
+const callTimes = (data: TranscriptionData, receivedAtMs: number, notes: string[]) => {
   const lines = data.transcript ?? [];
   let startMs = Math.round(data.metadata.start_time_unix_secs * 1000);
   if (!validTimeMs(startMs)) {
@@ -207,8 +201,20 @@ const transcription = (
     notes.push("data.metadata.call_duration_secs is out of range; the last line's time is used");
     durationSecs = Number.isFinite(lastLineSecs) ? lastLineSecs : 0;
   }
-  // The analysis closes the history: never before the last line, even if the duration says so.
-  const endMs = atMs(Math.max(durationSecs, lastLineSecs));
+  return { startMs, atMs, durationSecs, endMs: atMs(Math.max(durationSecs, lastLineSecs)) };
+};
+
+const transcription = (
+  eventType: string,
+  data: TranscriptionData,
+  raw: Record<string, unknown> | undefined,
+  receivedAtMs: number,
+): PostCallEvent => {
+  // Everything ElevenLabs sends is stored: what cannot be (a time out of range, a number DynamoDB
+  // cannot hold, nesting too deep) is replaced, and a note in `call.storageNotes` says what and why.
+  const notes: string[] = [];
+  const lines = data.transcript ?? [];
+  const { startMs, atMs, durationSecs, endMs } = callTimes(data, receivedAtMs, notes);
   const analysis = data.analysis ?? undefined;
   const status = data.status ?? "done";
   const facts = withoutUndefined({
