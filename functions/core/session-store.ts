@@ -106,15 +106,7 @@ export class SessionStore {
     assertValidId(conversationId);
     const parsed = parseSessionInput(input, (value) => parseWith(sessionInputSchema, value, "session"));
     const nowMs = this.now();
-    const window = sessionWindow(nowMs, this.ttlMs);
-    const session: Session = withoutUndefined({
-      conversationId,
-      sessionId: randomUUID(),
-      createdAt: new Date(nowMs).toISOString(),
-      createdAtMs: nowMs,
-      expiresAt: new Date(window.expiresAtMs).toISOString(),
-      expiresAtMs: window.expiresAtMs,
-      ttlMs: this.ttlMs,
+    const { session, window } = this.newWindow(conversationId, nowMs, {
       agentId: parsed.agentId,
       notifyUrl: parsed.notifyUrl,
       metadata: parsed.metadata,
@@ -289,17 +281,7 @@ export class SessionStore {
    */
   startWrites(conversationId: string, nowMs: number, context: CallContext = {}): SessionStart {
     assertValidId(conversationId);
-    const window = sessionWindow(nowMs, this.ttlMs);
-    const session: Session = withoutUndefined({
-      conversationId,
-      sessionId: randomUUID(),
-      createdAt: new Date(nowMs).toISOString(),
-      createdAtMs: nowMs,
-      expiresAt: new Date(window.expiresAtMs).toISOString(),
-      expiresAtMs: window.expiresAtMs,
-      ttlMs: this.ttlMs,
-      agentId: context.agentId,
-    });
+    const { session, window } = this.newWindow(conversationId, nowMs, { agentId: context.agentId });
     if (!this.conversations)
       throw new Error("Starting a session from a tool call needs the conversations store");
     // Everything but the meta update, which the caller writes once, with the task's count.
@@ -383,6 +365,26 @@ export class SessionStore {
       expiredForMs: atMs - endedAtMs,
       reason: lookup.reason,
     };
+  }
+
+  /** A new session window of `ttlMs` starting at `nowMs`, with a fresh session id. */
+  private newWindow(
+    conversationId: string,
+    nowMs: number,
+    fields: Pick<Session, "agentId" | "notifyUrl" | "metadata">,
+  ): { session: Session; window: ReturnType<typeof sessionWindow> } {
+    const window = sessionWindow(nowMs, this.ttlMs);
+    const session: Session = withoutUndefined({
+      conversationId,
+      sessionId: randomUUID(),
+      createdAt: new Date(nowMs).toISOString(),
+      createdAtMs: nowMs,
+      expiresAt: new Date(window.expiresAtMs).toISOString(),
+      expiresAtMs: window.expiresAtMs,
+      ttlMs: this.ttlMs,
+      ...fields,
+    });
+    return { session, window };
   }
 
   private async lookupItem(conversationId: string): Promise<SessionLookup> {
