@@ -2,6 +2,7 @@ import { RemovalPolicy } from "aws-cdk-lib";
 import type { Node } from "constructs";
 import { MAX_TOOL_INLINE_WAIT_MS, type SecretName } from "../functions/core/routes.js";
 import { SECRET_ENV } from "../functions/core/secret-env.js";
+import { MAX_HISTORY_RETENTION_DAYS } from "../functions/core/table-schema.js";
 
 /** The values of the functions' `SESSION_START` (kept equal to `SESSION_START_MODES` in functions/core/config.ts). */
 export const SESSION_START_MODES = ["first-tool-call", "app"] as const;
@@ -43,6 +44,11 @@ export interface AppConfig {
   readonly reconcileAfterMs?: number;
   /** How long a tool call waits for its task's result (`toolInlineWaitMs`, 0–15 000); the code's default when unset. */
   readonly toolInlineWaitMs?: number;
+  /**
+   * Days conversation history is kept after a conversation's first write (`historyRetentionDays`,
+   * 1 to 3650): the conversations table then gets its TTL on `purgeAt`. Unset: kept until erased.
+   */
+  readonly historyRetentionDays?: number;
 }
 
 /**
@@ -143,6 +149,7 @@ export const readAppConfig = (node: Node): AppConfig => {
 
   const reconcileAfterMs = wholeNumber("reconcileAfterMs", undefined, 0, 7 * 86_400_000);
   const toolInlineWaitMs = wholeNumber("toolInlineWaitMs", undefined, 0, MAX_TOOL_INLINE_WAIT_MS);
+  const historyRetentionDays = wholeNumber("historyRetentionDays", undefined, 1, MAX_HISTORY_RETENTION_DAYS);
   const apiRateLimit = wholeNumber("apiRateLimit", APP_DEFAULTS.apiRateLimit, 1, 10_000) as number;
   const apiBurstLimit = wholeNumber("apiBurstLimit", APP_DEFAULTS.apiBurstLimit, 1, 5_000) as number;
   const reservedConcurrency = wholeNumber("reservedConcurrency", undefined, 1, 1000);
@@ -186,5 +193,6 @@ export const readAppConfig = (node: Node): AppConfig => {
     ...(sessionTtlMs !== undefined ? { sessionTtlMs } : {}),
     ...(reconcileAfterMs !== undefined ? { reconcileAfterMs } : {}),
     ...(toolInlineWaitMs !== undefined ? { toolInlineWaitMs } : {}),
+    ...(historyRetentionDays !== undefined ? { historyRetentionDays } : {}),
   };
 };

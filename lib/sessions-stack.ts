@@ -35,7 +35,11 @@ export class SessionsStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const { stage } = config;
-    this.tables = new Tables(this, "Tables", { stage, sessionsRemovalPolicy: config.sessionsRemovalPolicy });
+    this.tables = new Tables(this, "Tables", {
+      stage,
+      sessionsRemovalPolicy: config.sessionsRemovalPolicy,
+      historyRetention: config.historyRetentionDays !== undefined,
+    });
     this.secrets = new ServiceSecrets(this, "Secrets", {
       stage,
       existingSecretArns: config.existingSecretArns,
@@ -57,6 +61,7 @@ export class SessionsStack extends Stack {
         reservedConcurrency: config.reservedConcurrency,
         sessionTtlMs: config.sessionTtlMs,
         toolInlineWaitMs: config.toolInlineWaitMs,
+        historyRetentionDays: config.historyRetentionDays,
       }),
     });
     if (config.exampleRunner) {
@@ -94,6 +99,7 @@ export class SessionsStack extends Stack {
       logRemovalPolicy: stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       intervalMinutes: config.reconcileIntervalMinutes,
       logLevel: config.logLevel,
+      ...optional({ historyRetentionDays: config.historyRetentionDays }),
     });
   }
 }

@@ -14,11 +14,26 @@ export interface TableNames {
   readonly conversations: string;
 }
 
+/** How the conversations table is set up, as the CDK stack would from its context. */
+export interface TableOptions {
+  /**
+   * A history retention period is set (`HISTORY_RETENTION_DAYS`): the conversations table gets
+   * its TTL on `purgeAt`, as `historyRetentionDays` gives it in the stack. @default false
+   */
+  readonly historyRetention?: boolean;
+}
+
 /**
  * Creates both tables with the key schema the CDK stack uses (same constants), including the
- * sessions TTL setting and the conversations list index. Existing tables are left as they are.
+ * sessions TTL setting and the conversations list index. Existing tables are left as they are,
+ * except that a retention period turns the conversations TTL on (never off again: items written
+ * with a `purgeAt` are then still purged, as they would be in AWS until the TTL is disabled).
  */
-export const createTables = async (client: DynamoDBClient, names: TableNames): Promise<void> => {
+export const createTables = async (
+  client: DynamoDBClient,
+  names: TableNames,
+  options: TableOptions = {},
+): Promise<void> => {
   await ignoreExisting(
     client.send(
       new CreateTableCommand({
@@ -77,6 +92,19 @@ export const createTables = async (client: DynamoDBClient, names: TableNames): P
     ),
   );
   await addMissingReconcileIndex(client, names.conversations);
+  if (options.historyRetention) {
+    await ignoreExisting(
+      client.send(
+        new UpdateTimeToLiveCommand({
+          TableName: names.conversations,
+          TimeToLiveSpecification: {
+            AttributeName: CONVERSATIONS_TABLE.retentionTtlAttribute,
+            Enabled: true,
+          },
+        }),
+      ),
+    );
+  }
 };
 
 /**

@@ -10,7 +10,7 @@ import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { loadConfig } from "../functions/core/config.js";
 import type { LambdaHttpHandler } from "../functions/core/handler.js";
 import { ROUTES } from "../functions/core/routes.js";
-import { createTables } from "./create-tables.js";
+import { createTables, type TableOptions } from "./create-tables.js";
 import {
   type DynamoDbLocal,
   LOCAL_CREDENTIALS,
@@ -62,6 +62,8 @@ export interface LocalServer {
   /** The environment the handlers run with (local secrets included). */
   readonly env: Readonly<Record<string, string>>;
   readonly sessionTtlMs: number;
+  /** How long history is kept (`HISTORY_RETENTION_DAYS`); undefined: until erased. */
+  readonly historyRetentionDays?: number;
   /** Who runs tasks: the in-process example runner, RUNNER_URL, or nobody (manual mode). */
   readonly taskDispatch: "in-process" | "runner-url" | "none";
   readonly dynamodb: {
@@ -172,10 +174,14 @@ const localDirs = (options: LocalServerOptions) => {
 };
 
 /** Creates both tables (if absent) with the CDK stack's definitions. */
-const createLocalTables = async (endpoint: string, tables: { sessions: string; conversations: string }) => {
+const createLocalTables = async (
+  endpoint: string,
+  tables: { sessions: string; conversations: string },
+  options: TableOptions,
+) => {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
-    await createTables(client, tables);
+    await createTables(client, tables, options);
   } finally {
     client.destroy();
   }
@@ -241,6 +247,8 @@ const supervise = (
   where: {
     readonly dataDir: string | undefined;
     readonly tables: { sessions: string; conversations: string };
+    /** The conversations TTL when a retention period is set (`HISTORY_RETENTION_DAYS`). */
+    readonly tableOptions: TableOptions;
   },
   instance: DynamoDbLocal,
   port: number,
@@ -261,7 +269,7 @@ const supervise = (
       const next = await startDynamoDbLocal({ port, ...(dataDir ? { dbPath: dataDir } : {}) });
       if (running.closing) return void (await next.stop());
       running.dynamo = next;
-      await createLocalTables(next.endpoint, where.tables);
+      await createLocalTables(next.endpoint, where.tables, where.tableOptions);
       store.restarts++;
       store.state = "up";
       store.problem = undefined;
@@ -300,6 +308,7 @@ const boot = async (
     readonly requestedPort: number;
     readonly dataDir: string | undefined;
     readonly tables: { sessions: string; conversations: string };
+    readonly tableOptions: TableOptions;
     readonly taskDispatch: LocalServer["taskDispatch"];
     readonly env: (publicBaseUrl: string, endpoint: string) => Record<string, string>;
   },
@@ -315,9 +324,14 @@ const boot = async (
     ? undefined
     : await startDynamoDbLocal(dataDir ? { dbPath: dataDir } : {});
   running.endpoint = options.dynamoEndpoint ?? running.dynamo?.endpoint ?? "";
-  await createLocalTables(running.endpoint, tables);
+  await createLocalTables(running.endpoint, tables, plan.tableOptions);
   if (running.dynamo)
-    supervise(running, { dataDir, tables }, running.dynamo, Number(new URL(running.endpoint).port));
+    supervise(
+      running,
+      { dataDir, tables, tableOptions: plan.tableOptions },
+      running.dynamo,
+      Number(new URL(running.endpoint).port),
+    );
   running.probe = new DynamoDBClient({
     endpoint: running.endpoint,
     region: LOCAL_REGION,
@@ -407,6 +421,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       requestedPort,
       dataDir,
       tables,
+      tableOptions: { historyRetention: config.historyRetentionDays !== undefined },
       taskDispatch,
       env,
     });
@@ -417,7 +432,15 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
       ...(dataDir && pid ? { dataDir } : {}),
       notices,
     };
-    return { ...started, sessionTtlMs: config.sessionTtlMs, dynamodb, close };
+    return {
+      ...started,
+      sessionTtlMs: config.sessionTtlMs,
+      ...(config.historyRetentionDays !== undefined
+        ? { historyRetentionDays: config.historyRetentionDays }
+        : {}),
+      dynamodb,
+      close,
+    };
   } catch (error) {
     // Never leave a Java process or a bound port behind when start-up fails half-way.
     await close();

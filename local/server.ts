@@ -29,7 +29,8 @@ const USAGE = `Usage: npm start [-- --port <n>] [--in-memory] [--data-dir <dir>]
 Handlers read the same variables as in Lambda: SESSION_TTL_MS (e.g. 5000 for the demo),
 RUNNER_URL (POST task messages to your own runner instead of the in-process example runner),
 SERVICE_TOKEN, TOOL_SECRET, WEBHOOK_SECRET, NOTIFY_SIGNING_SECRET, ELEVENLABS_API_KEY,
-ELEVENLABS_API_BASE_URL, RECONCILE_AFTER_MS, POWERTOOLS_LOG_LEVEL.`;
+ELEVENLABS_API_BASE_URL, RECONCILE_AFTER_MS, HISTORY_RETENTION_DAYS (keep history that many
+days), POWERTOOLS_LOG_LEVEL.`;
 
 /** Reads flags and their environment equivalents; bad input is a LocalSetupError. */
 export const parseCli = (argv: readonly string[], env: NodeJS.ProcessEnv): LocalServerOptions | "help" => {
@@ -136,6 +137,7 @@ export const banner = (server: LocalServer, startedMs: number): string => {
     `  DynamoDB Local    ${store}`,
     ...dynamodb.notices.map((notice) => `  note              ${notice}`),
     `  sessions last     ${server.sessionTtlMs} ms (SESSION_TTL_MS)`,
+    `  history kept      ${server.historyRetentionDays === undefined ? "until erased (HISTORY_RETENTION_DAYS unset)" : `${server.historyRetentionDays} days after a conversation's first write (HISTORY_RETENTION_DAYS)`}`,
     `  task dispatch     ${taskDispatchLine(server)}`,
     `  reconciliation    ${reconciliationLine(server)}`,
     "  local secrets     (development values; never use them anywhere else)",

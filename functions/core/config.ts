@@ -1,6 +1,6 @@
 import { DEFAULT_TOOL_INLINE_WAIT_MS, MAX_TOOL_INLINE_WAIT_MS } from "./inline-wait.js";
 import { DEFAULT_SESSION_TTL_MS } from "./session-rules.js";
-import { DEFAULT_RECONCILE_AFTER_MS } from "./table-schema.js";
+import { DEFAULT_RECONCILE_AFTER_MS, MAX_HISTORY_RETENTION_DAYS } from "./table-schema.js";
 
 /** Everything a function reads from its environment, read once at cold start. */
 export interface Config {
@@ -45,6 +45,11 @@ export interface Config {
    * (`TOOL_INLINE_WAIT_MS`, 0 to 15 000; 0 never waits). Only with a runner to wait for.
    */
   readonly toolInlineWaitMs: number;
+  /**
+   * Days a conversation's history is kept after its first write (`HISTORY_RETENTION_DAYS`, 1 to
+   * 3650). Unset: kept until erased, and items carry no `purgeAt`.
+   */
+  readonly historyRetentionDays?: number;
 }
 
 /** The values of `SESSION_START` (and of the CDK context `sessionStart`). */
@@ -104,6 +109,17 @@ export const loadConfig = (
     problems.push(
       `RECONCILE_AFTER_MS must be a whole number of ms from 0 to 604800000 (7 days), not ${echo(reconcileText)}`,
     );
+  const retentionText = env.HISTORY_RETENTION_DAYS?.trim();
+  const historyRetentionDays = retentionText ? Number(retentionText) : undefined;
+  if (
+    historyRetentionDays !== undefined &&
+    (!/^\d+$/.test(retentionText ?? "") ||
+      historyRetentionDays < 1 ||
+      historyRetentionDays > MAX_HISTORY_RETENTION_DAYS)
+  )
+    problems.push(
+      `HISTORY_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_HISTORY_RETENTION_DAYS}, or unset to keep history until erased, not ${echo(retentionText)}`,
+    );
   const elevenlabsApiBaseUrl = env.ELEVENLABS_API_BASE_URL?.trim();
   if (elevenlabsApiBaseUrl && !/^https?:\/\/[^\s]+$/.test(elevenlabsApiBaseUrl))
     problems.push(`ELEVENLABS_API_BASE_URL must be an http(s) URL, not ${echo(elevenlabsApiBaseUrl)}`);
@@ -144,5 +160,6 @@ export const loadConfig = (
     ...(optional("PARKING_DIR") ? { parkingDir: optional("PARKING_DIR") } : {}),
     ...(optional("DYNAMODB_ENDPOINT") ? { dynamoEndpoint: optional("DYNAMODB_ENDPOINT") } : {}),
     ...(elevenlabsApiBaseUrl ? { elevenlabsApiBaseUrl } : {}),
+    ...(historyRetentionDays !== undefined ? { historyRetentionDays } : {}),
   } as Config;
 };

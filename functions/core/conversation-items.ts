@@ -43,6 +43,12 @@ export interface ConversationMeta {
   };
   /** How the first session started when a tool call started it (phone agents), with the call facts it carried. */
   readonly sessionStart?: Record<string, unknown>;
+  /**
+   * When the retention period (`HISTORY_RETENTION_DAYS`) ends: the conversation's first write plus
+   * the period. From then on it reads as not found, and DynamoDB's TTL deletes its items. Absent
+   * when it was written without retention (kept until erased).
+   */
+  readonly retainedUntil?: string;
 }
 
 /** Kinds of history lines. */
@@ -202,6 +208,47 @@ export const metaTouch = (conversationId: string, at: string, agentId?: string, 
   };
 };
 
+const PURGE_AT = CONVERSATIONS_TABLE.retentionTtlAttribute;
+
+/**
+ * The retention attribute of an item written at `writtenAtMs` when history is kept for
+ * `retentionMs`: `purgeAt`, epoch **seconds**, rounded up (the conversations table's TTL
+ * attribute when retention is on), so DynamoDB never deletes an item before its conversation
+ * stops being readable. Nothing at all when retention is off: items stay as they always were.
+ */
+export const retentionFields = (
+  writtenAtMs: number,
+  retentionMs: number | undefined,
+): { purgeAt?: number } =>
+  retentionMs === undefined ? {} : { [PURGE_AT]: Math.ceil((writtenAtMs + retentionMs) / 1000) };
+
+/**
+ * A {@link metaTouch} that also anchors the conversation's retention on its first write:
+ * `purgeAtMs` (the exact end, which reads check) and `purgeAt` (its TTL attribute), both
+ * `if_not_exists`, so later writes never move them. The same as `touch` when retention is off.
+ */
+export const withRetentionAnchor = <T extends ReturnType<typeof metaTouch>>(
+  touch: T,
+  atMs: number,
+  retentionMs: number | undefined,
+): T => {
+  if (retentionMs === undefined) return touch;
+  const purgeAtMs = atMs + retentionMs;
+  return {
+    ...touch,
+    UpdateExpression: `${touch.UpdateExpression}, ${PURGE_AT} = if_not_exists(${PURGE_AT}, :purgeAt), purgeAtMs = if_not_exists(purgeAtMs, :purgeAtMs)`,
+    ExpressionAttributeValues: {
+      ...touch.ExpressionAttributeValues,
+      ":purgeAt": Math.ceil(purgeAtMs / 1000),
+      ":purgeAtMs": purgeAtMs,
+    },
+  };
+};
+
+/** Whether a conversation's retention period is over at `nowMs` (never, when it has none). */
+export const retentionOver = (meta: ConversationMeta, nowMs: number): boolean =>
+  meta.retainedUntil !== undefined && nowMs >= Date.parse(meta.retainedUntil);
+
 export const clampLimit = (limit: number | undefined) => {
   if (limit === undefined) return 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -317,6 +364,7 @@ export const toMeta = (item: Record<string, unknown>): ConversationMeta =>
     call: item.call as Record<string, unknown> | undefined,
     transcriptUnavailable: transcriptUnavailable(item),
     sessionStart: item.sessionStart as Record<string, unknown> | undefined,
+    retainedUntil: typeof item.purgeAtMs === "number" ? iso(item.purgeAtMs) : undefined,
   }) as ConversationMeta;
 
 /** Set by reconciliation (`reconcileOutcome`, see transcript-backlog.ts) when no transcript will come. */

@@ -1,10 +1,4 @@
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
-import { type Clock, systemClock } from "./clock.js";
+import { BatchWriteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import {
   type ConversationMeta,
   clampLimit,
@@ -18,14 +12,14 @@ import {
   type MessageInput,
   type MessageKind,
   MSG_PREFIX,
-  messageItem,
-  metaTouch,
+  retentionOver,
   type TaskRecord,
   toMessage,
   toMeta,
   WINDOW_PREFIX,
   windowSortKey,
 } from "./conversation-items.js";
+import { ConversationTable, type ConversationTableOptions } from "./conversation-table.js";
 import {
   conditionalWrite,
   mapTransientErrors,
@@ -71,11 +65,7 @@ export interface ConversationListPage {
 }
 
 /** Options of {@link ConversationStore}. */
-export interface ConversationStoreOptions {
-  readonly client: DynamoDBDocumentClient;
-  readonly tableName: string;
-  /** @default Date.now */
-  readonly now?: Clock;
+export interface ConversationStoreOptions extends ConversationTableOptions {
   /** @default the service's Powertools Logger */
   readonly logger?: AppLogger;
   /**
@@ -93,22 +83,18 @@ const BATCH_RETRIES = 8;
 const BATCH_CONCURRENCY = 8;
 
 /**
- * Conversation history: the meta record and the history lines, in one table with no TTL (tasks
- * live there too, written by `TaskStore`). Nothing here depends on a session existing; history
- * is deleted only by an explicit erasure (`DELETE /conversations/{id}`) or, when configured, by
- * the retention TTL.
+ * Conversation history: the meta record and the history lines, in one table (tasks live there
+ * too, written by `TaskStore`). Nothing here depends on a session existing; history is deleted
+ * only by an explicit erasure (`DELETE /conversations/{id}`) or, when `HISTORY_RETENTION_DAYS`
+ * is set, by the retention period: reads treat a conversation past it as gone, and DynamoDB's
+ * TTL on `purgeAt` deletes its items later.
  */
-export class ConversationStore {
-  readonly tableName: string;
-  private readonly client: DynamoDBDocumentClient;
-  private readonly now: Clock;
+export class ConversationStore extends ConversationTable {
   private readonly logger: AppLogger;
   private readonly reconcileAfterMs: number;
 
   constructor(options: ConversationStoreOptions) {
-    this.client = options.client;
-    this.tableName = options.tableName;
-    this.now = options.now ?? systemClock;
+    super(options);
     this.logger = options.logger ?? defaultLogger;
     this.reconcileAfterMs = options.reconcileAfterMs ?? DEFAULT_RECONCILE_AFTER_MS;
   }
@@ -138,25 +124,28 @@ export class ConversationStore {
     session: LastSession,
     first?: FirstSessionStart,
   ): TransactItem[] {
-    const at = session.createdAt;
-    const touch = metaTouch(conversationId, at, session.agentId);
+    const touch = this.touchMeta(conversationId, session.createdAtMs, session.agentId);
     // Reconciliation: every recorded window puts the conversation in the awaiting-transcript index.
     const awaiting = awaitTranscriptFragment(
       conversationId,
       Math.min(session.expiresAtMs, session.endedAtMs ?? Number.POSITIVE_INFINITY),
       this.reconcileAfterMs,
     );
-    const line = messageItem(conversationId, {
-      kind: "session_registered",
-      atMs: session.createdAtMs,
-      id: session.sessionId,
-      data: withoutUndefined({
-        sessionId: session.sessionId,
-        expiresAt: iso(session.expiresAtMs),
-        ttlMs: session.ttlMs,
-        agentId: session.agentId,
-      }),
-    });
+    const line = this.lineItem(
+      conversationId,
+      {
+        kind: "session_registered",
+        atMs: session.createdAtMs,
+        id: session.sessionId,
+        data: withoutUndefined({
+          sessionId: session.sessionId,
+          expiresAt: iso(session.expiresAtMs),
+          ttlMs: session.ttlMs,
+          agentId: session.agentId,
+        }),
+      },
+      session.createdAtMs,
+    );
     let update = `${touch.UpdateExpression}, lastSession = :lastSession, ${awaiting.set}`;
     const values: Record<string, unknown> = {
       ...touch.ExpressionAttributeValues,
@@ -239,10 +228,11 @@ export class ConversationStore {
   async appendMessages(conversationId: string, messages: readonly MessageInput[]): Promise<void> {
     assertValidId(conversationId);
     if (messages.length === 0) return;
-    const at = iso(this.now());
-    const items = messages.map((m) => messageItem(conversationId, m));
+    // One clock read: the lines' purgeAt is then never before the meta's retention anchor.
+    const nowMs = this.now();
+    const items = messages.map((m) => this.lineItem(conversationId, m, nowMs));
     await this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
-    const touch = metaTouch(conversationId, at);
+    const touch = this.touchMeta(conversationId, nowMs);
     await mapTransientErrors(() =>
       this.client.send(new UpdateCommand({ TableName: this.tableName, ...touch })),
     );
@@ -263,7 +253,7 @@ export class ConversationStore {
   ): Promise<void> {
     assertValidId(conversationId);
     const nowMs = this.now();
-    const touch = metaTouch(conversationId, iso(nowMs), facts.agentId, facts.status);
+    const touch = this.touchMeta(conversationId, nowMs, facts.agentId, facts.status);
     const call = facts.call
       ? { expression: ", #call = :call", value: { ":call": withoutUndefined(facts.call) } }
       : undefined;
@@ -336,7 +326,8 @@ export class ConversationStore {
     const limit = clampLimit(options.limit);
     const startKey = options.cursor ? decodeCursor(options.cursor, conversationId) : undefined;
     const meta = await this.getMeta(conversationId);
-    if (!meta) return null;
+    // Past its retention period it is gone, whether or not DynamoDB's TTL (days late) deleted it yet.
+    if (!meta || retentionOver(meta, this.now())) return null;
     const [page, firstPage] = await Promise.all([
       queryPage(this.client, {
         TableName: this.tableName,
@@ -393,9 +384,12 @@ export class ConversationStore {
       .sort((a, b) => (sortKeyOf(a) < sortKeyOf(b) ? 1 : sortKeyOf(a) > sortKeyOf(b) ? -1 : 0));
     const items = merged.slice(0, limit);
     const more = merged.length > limit || pages.some((page) => page.lastKey !== undefined);
+    // The cursor is the last item read, shown or not: conversations past their retention period
+    // are left out (a page may then hold fewer than `limit`), and the next page goes on after them.
     const last = items.at(-1);
+    const nowMs = this.now();
     return {
-      conversations: items.map(toMeta),
+      conversations: items.map(toMeta).filter((meta) => !retentionOver(meta, nowMs)),
       ...(more && last ? { nextCursor: encodeCursor({ [listIndex.sortKey]: sortKeyOf(last) }) } : {}),
     };
   }

@@ -3,6 +3,7 @@ import { SessionStore } from "./session-store.js";
 import {
   type ConversationDependencies,
   createConversationDependencies,
+  retentionOf,
   type TableOverrides,
 } from "./table-dependencies.js";
 import { TaskStore } from "./task-store.js";
@@ -44,6 +45,11 @@ export const createDependencies = (
     conversations: deps.conversations,
     logger: deps.logger,
   });
-  const tasks = new TaskStore({ client: deps.doc, tableName: deps.config.conversationsTable, now: deps.now });
+  const tasks = new TaskStore({
+    client: deps.doc,
+    tableName: deps.config.conversationsTable,
+    now: deps.now,
+    ...retentionOf(deps.config),
+  });
   return { ...deps, sessions, tasks };
 };

@@ -41,6 +41,10 @@ export const createDocumentClient = (
     ),
   );
 
+/** The history retention option of both conversations-table stores, when configured. */
+export const retentionOf = (config: Pick<Config, "historyRetentionDays">) =>
+  config.historyRetentionDays === undefined ? {} : { historyRetentionDays: config.historyRetentionDays };
+
 /** Overrides for tests and the local server. */
 export interface TableOverrides extends BaseOverrides {
   readonly doc?: DynamoDBDocumentClient;
@@ -64,6 +68,7 @@ export const createConversationDependencies = (
     now: base.now,
     logger: base.logger,
     reconcileAfterMs: base.config.reconcileAfterMs,
+    ...retentionOf(base.config),
   });
   return { ...base, doc, conversations };
 };

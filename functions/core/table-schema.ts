@@ -18,10 +18,22 @@ export const SESSIONS_TABLE = {
   ttlAttribute: "expiresAt",
 } as const;
 
-/** Conversation history: meta, tasks and messages. Never has a TTL. */
+/** The longest history retention period (`HISTORY_RETENTION_DAYS`, `historyRetentionDays`): ten years. */
+export const MAX_HISTORY_RETENTION_DAYS = 3650;
+
+/**
+ * Conversation history: meta, tasks, session windows and messages. No TTL by default: history is
+ * kept until erased. Only with a retention period (`historyRetentionDays`) does the table get
+ * the TTL attribute `retentionTtlAttribute`, which every item then carries.
+ */
 export const CONVERSATIONS_TABLE = {
   partitionKey: "conversationId",
   sortKey: "sk",
+  /**
+   * DynamoDB TTL attribute when a retention period is set, epoch **seconds**. Cleanup only: a
+   * conversation past its retention is answered as not found on read (the meta's `purgeAtMs`).
+   */
+  retentionTtlAttribute: "purgeAt",
   /**
    * Sparse GSI over meta items only, so listing conversations never scans messages. Sorted by
    * `listSk = <createdAt>#<conversationId>`, which never changes, so pagination is stable.
@@ -48,6 +60,8 @@ export const CONVERSATIONS_TABLE = {
       "reconcileOutcome",
       "reconcileOutcomeAt",
       "sessionStart",
+      // The end of a retention period: the listing leaves a conversation past it out.
+      "purgeAtMs",
     ],
   },
   /**

@@ -1,16 +1,14 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { type Clock, systemClock } from "./clock.js";
 import {
   iso,
-  messageItem,
   messageSortKey,
-  metaTouch,
   TASK_PREFIX,
   type TaskOutcome,
   type TaskRecord,
   taskSortKey,
   toTask,
 } from "./conversation-items.js";
+import { ConversationTable, type ConversationTableOptions } from "./conversation-table.js";
 import {
   conditionalWrite,
   conditionFailed,
@@ -85,14 +83,8 @@ export interface CreateTaskOptions {
   readonly extra?: readonly TransactItem[];
 }
 
-/** Options of {@link TaskStore}. */
-export interface TaskStoreOptions {
-  readonly client: DynamoDBDocumentClient;
-  /** The conversations table: tasks are items of their conversation. */
-  readonly tableName: string;
-  /** @default Date.now */
-  readonly now?: Clock;
-}
+/** Options of {@link TaskStore}: tasks are items of their conversation, in the conversations table. */
+export type TaskStoreOptions = ConversationTableOptions;
 
 /** Positions of the items in the task-result transaction, so cancellation reasons are read by name. */
 const RESULT_TX = { task: 0, historyLine: 1, metaTouch: 2, guard: 3 } as const;
@@ -102,17 +94,7 @@ const RESULT_TX = { task: 0, historyLine: 1, metaTouch: 2, guard: 3 } as const;
  * with an outcome, stored exactly once; the live push `pending` → `claimed` → `done` | `failed`.
  * Tasks live in the conversations table (no TTL) next to their history lines.
  */
-export class TaskStore {
-  readonly tableName: string;
-  private readonly client: DynamoDBDocumentClient;
-  private readonly now: Clock;
-
-  constructor(options: TaskStoreOptions) {
-    this.client = options.client;
-    this.tableName = options.tableName;
-    this.now = options.now ?? systemClock;
-  }
-
+export class TaskStore extends ConversationTable {
   /**
    * Records a new pending task (and its `task_started` history line) atomically with any
    * `guard` items, typically `SessionStore.activeCondition` so a task is only created while
@@ -138,7 +120,7 @@ export class TaskStore {
       ...(task.sessionId ? { sessionId: task.sessionId } : {}),
       ...(task.notifyUrl ? { notifyUrl: task.notifyUrl } : {}),
     };
-    const touch = metaTouch(conversationId, record.createdAt);
+    const touch = this.touchMeta(conversationId, nowMs);
     const metaWrite: TransactItem = options.metaWrite ?? {
       Update: {
         ...touch,
@@ -153,7 +135,7 @@ export class TaskStore {
       {
         Put: {
           TableName: this.tableName,
-          Item: { conversationId, sk: taskSortKey(task.taskId), ...record },
+          Item: { conversationId, sk: taskSortKey(task.taskId), ...record, ...this.retention(nowMs) },
           ConditionExpression: "attribute_not_exists(sk)",
         },
       },
@@ -162,12 +144,16 @@ export class TaskStore {
       {
         Put: {
           TableName: this.tableName,
-          Item: messageItem(conversationId, {
-            kind: "task_started",
-            atMs: nowMs,
-            id: task.taskId,
-            data: { taskId: task.taskId, toolName: task.toolName, params: task.params },
-          }),
+          Item: this.lineItem(
+            conversationId,
+            {
+              kind: "task_started",
+              atMs: nowMs,
+              id: task.taskId,
+              data: { taskId: task.taskId, toolName: task.toolName, params: task.params },
+            },
+            nowMs,
+          ),
         },
       },
     ]);
@@ -243,23 +229,27 @@ export class TaskStore {
     items[RESULT_TX.historyLine] = {
       Put: {
         TableName: this.tableName,
-        Item: messageItem(conversationId, {
-          kind: "task_result",
-          atMs: input.receivedAtMs,
-          id: taskId,
-          data: withoutUndefined({
-            taskId,
-            outcome: input.outcome,
-            result: input.result ?? null,
-            expiredAt: input.expiredAt,
-            expiredForMs: input.expiredForMs,
-            reason: input.endReason,
-          }),
-        }),
+        Item: this.lineItem(
+          conversationId,
+          {
+            kind: "task_result",
+            atMs: input.receivedAtMs,
+            id: taskId,
+            data: withoutUndefined({
+              taskId,
+              outcome: input.outcome,
+              result: input.result ?? null,
+              expiredAt: input.expiredAt,
+              expiredForMs: input.expiredForMs,
+              reason: input.endReason,
+            }),
+          },
+          input.receivedAtMs,
+        ),
       },
     };
     items[RESULT_TX.metaTouch] = {
-      Update: { ...metaTouch(conversationId, resultAt), TableName: this.tableName },
+      Update: { ...this.touchMeta(conversationId, input.receivedAtMs), TableName: this.tableName },
     };
     if (options.guard) items[RESULT_TX.guard] = options.guard;
     const result = await transactWrite(this.client, items);

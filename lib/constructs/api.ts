@@ -42,6 +42,11 @@ export interface ApiProps {
    * @default - the code's 600 000 ms
    */
   readonly sessionTtlMs?: number;
+  /**
+   * Days conversation history is kept (`HISTORY_RETENTION_DAYS`), given to every function that
+   * writes the conversations table. @default - kept until erased
+   */
+  readonly historyRetentionDays?: number;
   /** What happens to the function and access log groups when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
   /** Who starts a session (`SESSION_START` of the functions that touch sessions); defaulted in `readAppConfig`. */
@@ -163,6 +168,10 @@ export class Api extends Construct {
         fn.addEnvironment("TOOL_INLINE_WAIT_MS", String(inlineWaitMs));
       }
       if (access.parkingQueue) fn.bindQueue(queues.parking, "PARKING_QUEUE_URL");
+      // Every function that writes conversation items stamps them with the retention period.
+      if (access.conversations === "write" && props.historyRetentionDays !== undefined) {
+        fn.addEnvironment("HISTORY_RETENTION_DAYS", String(props.historyRetentionDays));
+      }
       if (access.sessions && props.sessionTtlMs !== undefined) {
         fn.addEnvironment("SESSION_TTL_MS", String(props.sessionTtlMs));
       }

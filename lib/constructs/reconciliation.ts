@@ -47,6 +47,11 @@ export interface ReconciliationProps {
    */
   readonly reconcileAfterMs?: number;
   /**
+   * Days conversation history is kept (`HISTORY_RETENTION_DAYS`): the transcript lines a pass
+   * stores carry `purgeAt` like every other writer's. @default - kept until erased
+   */
+  readonly historyRetentionDays?: number;
+  /**
    * ElevenLabs API base URL (`ELEVENLABS_API_BASE_URL`), e.g. a data-residency endpoint.
    * @default - https://api.elevenlabs.io
    */
@@ -87,6 +92,9 @@ export class Reconciliation extends Construct {
           ? { RECONCILE_AFTER_MS: String(props.reconcileAfterMs) }
           : {}),
         ...(props.elevenlabsApiBaseUrl ? { ELEVENLABS_API_BASE_URL: props.elevenlabsApiBaseUrl } : {}),
+        ...(props.historyRetentionDays !== undefined
+          ? { HISTORY_RETENTION_DAYS: String(props.historyRetentionDays) }
+          : {}),
       },
     });
     // loadConfig needs both table names; the sessions table is named, never granted.

@@ -44,11 +44,17 @@ export interface TablesProps {
    * minutes, so dev stages may drop it; production should keep it. Defaulted in `readAppConfig`.
    */
   readonly sessionsRemovalPolicy: RemovalPolicy;
+  /**
+   * Whether conversation history has a retention period (`historyRetentionDays`): only then does
+   * the conversations table get a TTL, on `purgeAt`. @default false: history is kept until erased
+   */
+  readonly historyRetention?: boolean;
 }
 
 /**
  * The two tables of the design: short-lived sessions (TTL `expiresAt`, epoch seconds)
- * and the permanent conversation history (no TTL, PITR, retained, deletion protection).
+ * and the conversation history (PITR, retained, deletion protection; no TTL unless a retention
+ * period is set, then TTL `purgeAt`).
  */
 export class Tables extends Construct {
   /** One item per conversation's current session. */
@@ -76,7 +82,9 @@ export class Tables extends Construct {
     this.conversations = new TableV2(this, "Conversations", {
       partitionKey: { name: CONVERSATIONS_TABLE.partitionKey, type: AttributeType.STRING },
       sortKey: { name: CONVERSATIONS_TABLE.sortKey, type: AttributeType.STRING },
-      // No timeToLiveAttribute on purpose: history must survive every session.
+      // By default no timeToLiveAttribute: history survives every session and is kept until erased.
+      // With a retention period, DynamoDB deletes what reads already treat as gone (purgeAt).
+      ...(props.historyRetention ? { timeToLiveAttribute: CONVERSATIONS_TABLE.retentionTtlAttribute } : {}),
       billing: Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
@@ -114,7 +122,7 @@ export class Tables extends Construct {
     });
     new CfnOutput(scope, "ConversationsTableName", {
       value: this.conversations.tableName,
-      description: `Conversation history table (${props.stage}), no TTL, retained`,
+      description: `Conversation history table (${props.stage}), ${props.historyRetention ? `TTL attribute ${CONVERSATIONS_TABLE.retentionTtlAttribute} (retention period)` : "no TTL"}, retained`,
     });
   }
 }

@@ -18,6 +18,7 @@ describe("cdk-nag AwsSolutions", () => {
       alarmEmail: "oncall@example.com",
       reservedConcurrency: "10",
       publicBaseUrl: "https://agents.example.com",
+      historyRetentionDays: "365",
       webhookSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ops/webhook-AbC123",
       elevenlabsApiKeyArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ops/api-key-XyZ789",
     };

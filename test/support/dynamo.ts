@@ -3,7 +3,7 @@ import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
 import { useStorableKeys } from "../../functions/core/storable.js";
-import { createTables, type TableNames } from "../../local/create-tables.js";
+import { createTables, type TableNames, type TableOptions } from "../../local/create-tables.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../local/dynamodb-local.js";
 
 /** Clients and freshly created, uniquely named tables on the shared DynamoDB Local. */
@@ -14,8 +14,11 @@ export interface LocalTables {
   drop(): Promise<void>;
 }
 
-/** Creates a pair of tables with unique names so test files never share state. */
-export const createLocalTables = async (): Promise<LocalTables> => {
+/**
+ * Creates a pair of tables with unique names so test files never share state; `options` as the
+ * local server gives them (`historyRetention`: the conversations TTL on `purgeAt`).
+ */
+export const createLocalTables = async (options: TableOptions = {}): Promise<LocalTables> => {
   const client = new DynamoDBClient({
     endpoint: inject("dynamoEndpoint"),
     region: LOCAL_REGION,
@@ -26,7 +29,7 @@ export const createLocalTables = async (): Promise<LocalTables> => {
   );
   const suffix = randomUUID().slice(0, 8);
   const names = { sessions: `sessions-${suffix}`, conversations: `conversations-${suffix}` };
-  await createTables(client, names);
+  await createTables(client, names, options);
   return {
     client,
     doc,

@@ -16,9 +16,16 @@ export const freezeAt = (ms: number): void => {
   vi.setSystemTime(ms);
 };
 
-/** The live path plus the webhook and the history routes, all on one set of DynamoDB Local tables. */
-export const historyHarness = (tables: LocalTables, parker: Parker = memoryParker()) => {
-  const live = createLiveHarness({ doc: tables.doc, tables: tables.names, env: { WEBHOOK_SECRET } });
+/**
+ * The live path plus the webhook and the history routes, all on one set of DynamoDB Local tables;
+ * `env` adds to the handlers' environment (e.g. `HISTORY_RETENTION_DAYS`).
+ */
+export const historyHarness = (
+  tables: LocalTables,
+  parker: Parker = memoryParker(),
+  env: Record<string, string> = {},
+) => {
+  const live = createLiveHarness({ doc: tables.doc, tables: tables.names, env: { WEBHOOK_SECRET, ...env } });
   const webhook = makeWebhook({ ...live.deps, parker });
   const getConversation = makeGetConversation(live.deps);
   const listConversations = makeListConversations(live.deps);
