@@ -6,13 +6,10 @@ import * as sdkSerialization from "@elevenlabs/elevenlabs-js/serialization/index
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { normalizeApiUrl } from "../../../local/api-url.js";
-import {
-  type buildElevenLabsSetup,
-  DEFAULT_TOOLS_FILE,
-  errorDetail,
-  parseToolsFile,
-  runElevenLabsConfig,
-} from "../../../local/elevenlabs-config.js";
+import { errorDetail } from "../../../local/elevenlabs-api.js";
+import { runElevenLabsConfig } from "../../../local/elevenlabs-config.js";
+import type { buildElevenLabsSetup } from "../../../local/elevenlabs-setup.js";
+import { DEFAULT_TOOLS_FILE, parseToolsFile } from "../../../local/elevenlabs-tools.js";
 import { type FakeElevenLabs, startFakeElevenLabs } from "../../support/fake-elevenlabs.js";
 
 // The SDK is CommonJS: under ESM its serializers arrive as the default export.
