@@ -2,8 +2,8 @@ import type { ConfigNeed } from "./config.js";
 import { SessionStore } from "./session-store.js";
 import {
   type ConversationDependencies,
+  conversationTableOptions,
   createConversationDependencies,
-  retentionOf,
   type TableOverrides,
 } from "./table-dependencies.js";
 import { TaskStore } from "./task-store.js";
@@ -45,11 +45,6 @@ export const createDependencies = (
     conversations: deps.conversations,
     logger: deps.logger,
   });
-  const tasks = new TaskStore({
-    client: deps.doc,
-    tableName: deps.config.conversationsTable,
-    now: deps.now,
-    ...retentionOf(deps.config),
-  });
+  const tasks = new TaskStore(conversationTableOptions(deps));
   return { ...deps, sessions, tasks };
 };

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type BaseDependencies, type BaseOverrides, createBaseDependencies } from "./base-dependencies.js";
 import type { Config, ConfigNeed } from "./config.js";
 import { ConversationStore } from "./conversation-store.js";
+import type { ConversationTableOptions } from "./conversation-table.js";
 import { useStorableKeys } from "./storable.js";
 
 /** A function that touches the conversations table: the DocumentClient and the conversation store. */
@@ -41,9 +42,19 @@ export const createDocumentClient = (
     ),
   );
 
-/** The history retention option of both conversations-table stores, when configured. */
-export const retentionOf = (config: Pick<Config, "historyRetentionDays">) =>
-  config.historyRetentionDays === undefined ? {} : { historyRetentionDays: config.historyRetentionDays };
+/** What both conversations-table stores are built from: the client, the table, the clock, the retention. */
+export const conversationTableOptions = (deps: {
+  readonly doc: DynamoDBDocumentClient;
+  readonly config: Pick<Config, "conversationsTable" | "historyRetentionDays">;
+  readonly now: BaseDependencies["now"];
+}): ConversationTableOptions => ({
+  client: deps.doc,
+  tableName: deps.config.conversationsTable,
+  now: deps.now,
+  ...(deps.config.historyRetentionDays === undefined
+    ? {}
+    : { historyRetentionDays: deps.config.historyRetentionDays }),
+});
 
 /** Overrides for tests and the local server. */
 export interface TableOverrides extends BaseOverrides {
@@ -63,12 +74,9 @@ export const createConversationDependencies = (
   const base = createBaseDependencies(env, overrides, needs);
   const doc = overrides.doc ?? createDocumentClient(base.config);
   const conversations = new ConversationStore({
-    client: doc,
-    tableName: base.config.conversationsTable,
-    now: base.now,
+    ...conversationTableOptions({ ...base, doc }),
     logger: base.logger,
     reconcileAfterMs: base.config.reconcileAfterMs,
-    ...retentionOf(base.config),
   });
   return { ...base, doc, conversations };
 };

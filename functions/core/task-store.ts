@@ -1,4 +1,9 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from "@aws-sdk/lib-dynamodb";
 import {
   iso,
   messageSortKey,
@@ -182,13 +187,13 @@ export class TaskStore extends ConversationTable {
   async markDispatched(conversationId: string, taskId: string, atMs: number): Promise<void> {
     await mapTransientErrors(() =>
       this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { conversationId, sk: taskSortKey(taskId) },
-          UpdateExpression: "SET dispatch = :sent, dispatchedAt = :at",
-          ConditionExpression: "attribute_exists(sk)",
-          ExpressionAttributeValues: { ":sent": "sent", ":at": iso(atMs) },
-        }),
+        new UpdateCommand(
+          this.taskUpdate(conversationId, taskId, {
+            UpdateExpression: "SET dispatch = :sent, dispatchedAt = :at",
+            ConditionExpression: "attribute_exists(sk)",
+            ExpressionAttributeValues: { ":sent": "sent", ":at": iso(atMs) },
+          }),
+        ),
       ),
     );
   }
@@ -282,13 +287,13 @@ export class TaskStore extends ConversationTable {
   async claimPush(conversationId: string, taskId: string, atMs: number): Promise<boolean> {
     return conditionalWrite(() =>
       this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { conversationId, sk: taskSortKey(taskId) },
-          UpdateExpression: "SET push = :claimed, pushClaimedAt = :at",
-          ConditionExpression: "push = :pending",
-          ExpressionAttributeValues: { ":claimed": "claimed", ":pending": "pending", ":at": iso(atMs) },
-        }),
+        new UpdateCommand(
+          this.taskUpdate(conversationId, taskId, {
+            UpdateExpression: "SET push = :claimed, pushClaimedAt = :at",
+            ConditionExpression: "push = :pending",
+            ExpressionAttributeValues: { ":claimed": "claimed", ":pending": "pending", ":at": iso(atMs) },
+          }),
+        ),
       ),
     );
   }
@@ -303,9 +308,7 @@ export class TaskStore extends ConversationTable {
     task: Pick<TaskRecord, "taskId" | "resultAt">,
     ok: boolean,
   ): Promise<void> {
-    const taskUpdate = {
-      TableName: this.tableName,
-      Key: { conversationId, sk: taskSortKey(task.taskId) },
+    const taskUpdate = this.taskUpdate(conversationId, task.taskId, {
       UpdateExpression: "SET push = :state, outcome = :outcome",
       ConditionExpression: "push = :claimed",
       ExpressionAttributeValues: {
@@ -313,7 +316,7 @@ export class TaskStore extends ConversationTable {
         ":outcome": ok ? "delivered" : "delivery_failed",
         ":claimed": "claimed",
       },
-    };
+    });
     if (ok || !task.resultAt) {
       await mapTransientErrors(() => this.client.send(new UpdateCommand(taskUpdate)));
       return;
@@ -372,14 +375,23 @@ export class TaskStore extends ConversationTable {
       values[":endReason"] = input.endReason;
     }
     return {
-      TableName: this.tableName,
-      Key: { conversationId, sk: taskSortKey(taskId) },
-      UpdateExpression: update,
-      ConditionExpression: "attribute_exists(sk) AND attribute_not_exists(outcome)",
-      ExpressionAttributeNames: { "#status": "status", "#result": "result" },
-      ExpressionAttributeValues: values,
+      ...this.taskUpdate(conversationId, taskId, {
+        UpdateExpression: update,
+        ConditionExpression: "attribute_exists(sk) AND attribute_not_exists(outcome)",
+        ExpressionAttributeNames: { "#status": "status", "#result": "result" },
+        ExpressionAttributeValues: values,
+      }),
       ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
     };
+  }
+
+  /** A conditional update of one task item: the table and the task's key, around `update`. */
+  private taskUpdate<U extends Omit<UpdateCommandInput, "TableName" | "Key">>(
+    conversationId: string,
+    taskId: string,
+    update: U,
+  ) {
+    return { TableName: this.tableName, Key: { conversationId, sk: taskSortKey(taskId) }, ...update };
   }
 }
 

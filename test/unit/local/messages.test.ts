@@ -61,6 +61,7 @@ describe("messages that say what to do", () => {
     ],
     ["TOOL_INLINE_WAIT_MS", "1.5s", 'not "1.5s"'],
     ["TOOL_INLINE_WAIT_MS", "-1", 'not "-1"'],
+    ["HISTORY_RETENTION_DAYS", "abc", "HISTORY_RETENTION_DAYS must be a whole number of days from 1 to 3650"],
   ])("echoes a bad %s (%s) in the configuration error", (name, value, expected) => {
     const error = thrown(() => loadConfig({ ...TABLES, [name]: value }, ["tables", "publicBaseUrl"]));
 
