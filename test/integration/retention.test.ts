@@ -92,6 +92,20 @@ describe("history retention (HISTORY_RETENTION_DAYS) on DynamoDB Local", () => {
     expect(bodyOf(await kept.readPage(conv)).meta).toMatchObject({ retainedUntil: iso(t0 + DAY) });
   });
 
+  it("stamps a session started by the first tool call (phone agents) the same way", async () => {
+    const conv = `ret-phone-${randomUUID()}`;
+    const t0 = frozenAtRealNow();
+    freezeAt(t0);
+    const tool = await kept.handlers.callTool(liveRequests.callTool(conv));
+    expect(tool.statusCode).toBe(200);
+    expect(bodyOf(tool).status).toBe("accepted");
+
+    const items = await kept.items(conv);
+    expect(kindsOf(items)).toEqual(new Set(["meta", "msg", "win", "task"]));
+    for (const item of items) expect(item.purgeAt, String(item.sk)).toBe(Math.ceil((t0 + DAY) / 1000));
+    expect(items.find((item) => item.sk === "meta")).toMatchObject({ purgeAtMs: t0 + DAY });
+  });
+
   it("writes no retention attribute at all when it is unset, and reads the history forever", async () => {
     const conv = `forever-${randomUUID()}`;
     const t0 = frozenAtRealNow();
