@@ -68,6 +68,18 @@ const echo = (value: string | undefined): string => {
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 };
 
+/** `HISTORY_RETENTION_DAYS`: undefined when unset or empty, else whole days from 1 to 3650. */
+const readRetentionDays = (env: NodeJS.ProcessEnv, problems: string[]): number | undefined => {
+  const text = env.HISTORY_RETENTION_DAYS?.trim();
+  if (!text) return undefined;
+  const days = Number(text);
+  if (!/^\d+$/.test(text) || days < 1 || days > MAX_HISTORY_RETENTION_DAYS)
+    problems.push(
+      `HISTORY_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_HISTORY_RETENTION_DAYS}, or unset to keep history until erased, not ${echo(text)}`,
+    );
+  return days;
+};
+
 /** Thrown at cold start when the environment is incomplete. */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -109,17 +121,7 @@ export const loadConfig = (
     problems.push(
       `RECONCILE_AFTER_MS must be a whole number of ms from 0 to 604800000 (7 days), not ${echo(reconcileText)}`,
     );
-  const retentionText = env.HISTORY_RETENTION_DAYS?.trim();
-  const historyRetentionDays = retentionText ? Number(retentionText) : undefined;
-  if (
-    historyRetentionDays !== undefined &&
-    (!/^\d+$/.test(retentionText ?? "") ||
-      historyRetentionDays < 1 ||
-      historyRetentionDays > MAX_HISTORY_RETENTION_DAYS)
-  )
-    problems.push(
-      `HISTORY_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_HISTORY_RETENTION_DAYS}, or unset to keep history until erased, not ${echo(retentionText)}`,
-    );
+  const historyRetentionDays = readRetentionDays(env, problems);
   const elevenlabsApiBaseUrl = env.ELEVENLABS_API_BASE_URL?.trim();
   if (elevenlabsApiBaseUrl && !/^https?:\/\/[^\s]+$/.test(elevenlabsApiBaseUrl))
     problems.push(`ELEVENLABS_API_BASE_URL must be an http(s) URL, not ${echo(elevenlabsApiBaseUrl)}`);
