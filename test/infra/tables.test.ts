@@ -93,6 +93,7 @@ describe("tables", () => {
           "reconcileOutcome",
           "reconcileOutcomeAt",
           "sessionStart",
+          "purgeAtMs",
         ],
       },
     });
