@@ -126,9 +126,12 @@ describe("reconciliation against a spawned npm start and a fake ElevenLabs API",
       fake.answer(conv, { status: 200, body: transcriptionEvent(conv).data });
       await register(conv, own.url);
       const line = `reconcile: stored            ${conv}  3 transcript lines and the analysis`;
-      for (let waited = 0; !own.stdout().includes(line) && waited < 30_000; waited += 200) await sleep(200);
+      const summary = /reconcile: Reconciliation pass: 1 due, 1 handled \(1 stored\)/;
+      // The pass prints its summary after its per-conversation lines: wait for both.
+      const printed = () => own.stdout().includes(line) && summary.test(own.stdout());
+      for (let waited = 0; !printed() && waited < 30_000; waited += 200) await sleep(200);
       expect(own.stdout()).toContain(line);
-      expect(own.stdout()).toMatch(/reconcile: Reconciliation pass: 1 due, 1 handled \(1 stored\)/);
+      expect(own.stdout()).toMatch(summary);
     } finally {
       const exit = await own.stop("SIGINT");
       expect(exit.stdout).toContain("Stopped. Nothing left running.");
