@@ -357,6 +357,10 @@ const boot = async (
   };
 };
 
+/** Where the local server's DynamoDB runs: given by the caller, or embedded (on disk or in memory). */
+const dynamoModeOf = (options: LocalServerOptions): LocalHealth["dynamodb"] =>
+  options.dynamoEndpoint ? "external" : options.inMemory ? "embedded-in-memory" : "embedded";
+
 /**
  * Runs every route of the route table in one Node process, through the same handler modules
  * the Lambdas use, on DynamoDB Local (started here unless an endpoint is given).
@@ -389,11 +393,7 @@ export const startLocalServer = async (options: LocalServerOptions = {}): Promis
     "tables",
     "publicBaseUrl",
   ]);
-  const mode: LocalHealth["dynamodb"] = options.dynamoEndpoint
-    ? "external"
-    : options.inMemory
-      ? "embedded-in-memory"
-      : "embedded";
+  const mode = dynamoModeOf(options);
   const running: Running = {
     server: createServer(),
     store: { state: "up", restarts: 0 },

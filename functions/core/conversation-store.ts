@@ -1,4 +1,4 @@
-import { BatchWriteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import {
   type ConversationMeta,
   clampLimit,
@@ -20,15 +20,8 @@ import {
   windowSortKey,
 } from "./conversation-items.js";
 import { ConversationTable, type ConversationTableOptions } from "./conversation-table.js";
-import {
-  conditionalWrite,
-  mapTransientErrors,
-  queryAll,
-  queryPage,
-  sleep,
-  type TransactItem,
-} from "./dynamo.js";
-import { ServiceUnavailableError, ValidationError } from "./errors.js";
+import { conditionalWrite, mapTransientErrors, queryAll, queryPage, type TransactItem } from "./dynamo.js";
+import { ValidationError } from "./errors.js";
 import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
@@ -75,12 +68,8 @@ export interface ConversationStoreOptions extends ConversationTableOptions {
   readonly reconcileAfterMs?: number;
 }
 
-const BATCH_SIZE = 25;
 /** Keys read per page while erasing a conversation. */
 const ERASE_PAGE = 100;
-const BATCH_RETRIES = 8;
-/** Batch writes in flight at once for one long transcript (each is one HTTP request to DynamoDB). */
-const BATCH_CONCURRENCY = 8;
 
 /**
  * Conversation history: the meta record and the history lines, in one table (tasks live there
@@ -429,38 +418,6 @@ export class ConversationStore extends ConversationTable {
       deleted += 1;
     }
     return deleted;
-  }
-
-  /** BatchWriteItem in batches of 25, retrying unprocessed requests with backoff. */
-  private async batchWrite(requests: readonly Record<string, unknown>[]): Promise<void> {
-    const batches: Record<string, unknown>[][] = [];
-    for (let i = 0; i < requests.length; i += BATCH_SIZE) batches.push(requests.slice(i, i + BATCH_SIZE));
-    // A 20 000-line transcript is 800 batches: written one after the other they took 10–16 s
-    // against a 30 s limit, so a few run at once (keys are deterministic: order does not matter).
-    let next = 0;
-    const worker = async () => {
-      for (let batch = batches[next++]; batch; batch = batches[next++]) await this.writeBatch(batch);
-    };
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, batches.length) }, worker));
-  }
-
-  /** Writes one batch of up to 25 requests, retrying unprocessed ones with backoff. */
-  private async writeBatch(requests: readonly Record<string, unknown>[]): Promise<void> {
-    let pending = requests;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > BATCH_RETRIES) {
-        throw new ServiceUnavailableError(
-          "The database kept throttling the history write. Please retry shortly.",
-        );
-      }
-      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
-      const output = await mapTransientErrors(() =>
-        this.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: [...pending] } as never }),
-        ),
-      );
-      pending = (output.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
-    }
   }
 }
 

@@ -1,4 +1,4 @@
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "./clock.js";
 import {
   iso,
@@ -8,6 +8,8 @@ import {
   retentionFields,
   withRetentionAnchor,
 } from "./conversation-items.js";
+import { mapTransientErrors, sleep } from "./dynamo.js";
+import { ServiceUnavailableError } from "./errors.js";
 
 /** What both stores of the conversations table are built from. */
 export interface ConversationTableOptions {
@@ -24,6 +26,10 @@ export interface ConversationTableOptions {
 }
 
 const DAY_MS = 86_400_000;
+const BATCH_SIZE = 25;
+const BATCH_RETRIES = 8;
+/** Batch writes in flight at once for one long transcript (each is one HTTP request to DynamoDB). */
+const BATCH_CONCURRENCY = 8;
 
 /**
  * The part `ConversationStore` and `TaskStore` share: the client, the table, the clock, and how
@@ -59,5 +65,37 @@ export abstract class ConversationTable {
   /** A history line's item, written at `writtenAtMs`. */
   protected lineItem(conversationId: string, message: MessageInput, writtenAtMs: number) {
     return { ...messageItem(conversationId, message), ...this.retention(writtenAtMs) };
+  }
+
+  /** BatchWriteItem in batches of 25, retrying unprocessed requests with backoff. */
+  protected async batchWrite(requests: readonly Record<string, unknown>[]): Promise<void> {
+    const batches: Record<string, unknown>[][] = [];
+    for (let i = 0; i < requests.length; i += BATCH_SIZE) batches.push(requests.slice(i, i + BATCH_SIZE));
+    // A 20 000-line transcript is 800 batches: written one after the other they took 10–16 s
+    // against a 30 s limit, so a few run at once (keys are deterministic: order does not matter).
+    let next = 0;
+    const worker = async () => {
+      for (let batch = batches[next++]; batch; batch = batches[next++]) await this.writeBatch(batch);
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, batches.length) }, worker));
+  }
+
+  /** Writes one batch of up to 25 requests, retrying unprocessed ones with backoff. */
+  private async writeBatch(requests: readonly Record<string, unknown>[]): Promise<void> {
+    let pending = requests;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > BATCH_RETRIES) {
+        throw new ServiceUnavailableError(
+          "The database kept throttling the history write. Please retry shortly.",
+        );
+      }
+      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
+      const output = await mapTransientErrors(() =>
+        this.client.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: [...pending] } as never }),
+        ),
+      );
+      pending = (output.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
+    }
   }
 }

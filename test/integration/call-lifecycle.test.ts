@@ -190,6 +190,7 @@ describe("sessions that follow the call, on DynamoDB Local", () => {
       (l) => l.message === "Callback arrived after session expired" && l.data.conversationId === conv,
     );
     expect(callback).toMatchObject({ level: "warn", data: { reason: "call_ended" } });
+    expect(line).toMatchObject({ level: "warn", data: { reason: "call_ended" } });
 
     const history = await h.readAll(conv);
     expect(history.sessions).toEqual([
