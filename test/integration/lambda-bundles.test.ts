@@ -138,7 +138,16 @@ const invoke = (
     const { handler } = await import(process.argv[1]);
     const result = await handler(JSON.parse(process.argv[2]), { awsRequestId: "bundle-test", functionName: process.argv[3] });
     process.stdout.write("\\nRESULT " + JSON.stringify(result) + "\\n");`;
+  // Only Lambda's variables, plus a shifted clock when the run has one (.ci/test-clock-ahead):
+  // the bundle must read the same time as this process, which signs the webhook events.
+  const clock = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] =>
+        /^(LD_PRELOAD|FAKETIME.*|DONT_FAKE_MONOTONIC)$/.test(e[0]) && e[1] !== undefined,
+    ),
+  );
   const env: Record<string, string> = {
+    ...clock,
     PATH: process.env.PATH ?? "",
     AWS_REGION: LOCAL_REGION,
     AWS_ACCESS_KEY_ID: ROLE.accessKeyId,
