@@ -25,6 +25,8 @@ export interface SeenTask {
   readonly outcome?: string;
   readonly createdAt: string;
   readonly dispatchedAt?: string;
+  /** When the server received the result (its own clock read, the one the expiry rule used). */
+  readonly resultAt?: string;
 }
 
 /** Everything a trial observed. */
@@ -87,12 +89,17 @@ export const judge = (trial: TrialRecord): Verdict => {
   // The exact boundary: a result after the window can never be delivered, before it never expired
   // (only judged at ±2 ms and beyond, where this process's clock and the server's cannot disagree).
   if (stored && trial.kind !== "reregister") {
-    if (trial.offsetMs >= 2 && outcome === "delivered")
-      violations.push(`delivered ${trial.offsetMs} ms after expiry`);
+    // Judged on the server's receive time when the history has it (the clock read the rule used);
+    // else on this process's send time, where only ±2 ms and beyond can be told apart.
+    const serverOffset = task?.resultAt ? Date.parse(task.resultAt) - Date.parse(trial.expiresAt) : undefined;
+    const lateBy = serverOffset ?? (trial.offsetMs >= 2 ? trial.offsetMs : undefined);
+    const earlyBy = serverOffset ?? (trial.offsetMs <= -3 ? trial.offsetMs : undefined);
+    if (lateBy !== undefined && lateBy >= 0 && outcome === "delivered")
+      violations.push(`delivered ${lateBy} ms after expiry`);
     // Before the expiry only the end of the call (the racing webhook, when it won) ends a window.
     const callEnded = trial.kind === "postcall" && first?.body?.reason === "call_ended";
-    if (trial.offsetMs <= -3 && outcome === "session_expired" && !callEnded)
-      violations.push(`expired ${-trial.offsetMs} ms before expiry`);
+    if (earlyBy !== undefined && earlyBy < 0 && outcome === "session_expired" && !callEnded)
+      violations.push(`expired ${-earlyBy} ms before expiry`);
   }
   if (trial.kind === "tool" && trial.extra) {
     const status = String(trial.extra.body?.status);

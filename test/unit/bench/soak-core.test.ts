@@ -70,6 +70,28 @@ describe("soak judging", () => {
     expect(judge(ended("callback")).violations).toEqual(["expired 4 ms before expiry"]);
   });
 
+  it("judges the boundary on the server's receive time when the history has it", () => {
+    const at = (offsetMs: number, outcome: string, serverMs: number) =>
+      trial({
+        offsetMs,
+        callbacks: [ok(outcome)],
+        tasks: [
+          {
+            taskId: "t1",
+            status: "completed",
+            outcome,
+            createdAt: EXPIRES,
+            resultAt: new Date(Date.parse(EXPIRES) + serverMs).toISOString(),
+          },
+        ],
+      });
+    // Sent 5 ms early but received 2 ms late: expired is right, delivered is not.
+    expect(judge(at(-5, "session_expired", 2)).violations).toEqual([]);
+    expect(judge(at(-5, "delivered", 2)).violations).toEqual(["delivered 2 ms after expiry"]);
+    expect(judge(at(-5, "session_expired", -1)).violations).toEqual(["expired 1 ms before expiry"]);
+    expect(judge(at(0, "session_expired", 0)).violations).toEqual([]);
+  });
+
   it("flags a boundary task accepted with createdAt == expiresAt", () => {
     const verdict = judge(
       trial({
