@@ -175,9 +175,9 @@ const main = async () => {
         const inHand = summarize(s.map((x) => x.inHandMs));
         perRun.get(w)?.push({
           toolP50: tool.p50,
-          toolP90: percentile90(s.map((x) => x.toolMs)),
+          toolP90: tool.p90,
           inHandP50: inHand.p50,
-          inHandP90: percentile90(s.map((x) => x.inHandMs)),
+          inHandP90: inHand.p90,
           inline: s.filter((x) => x.inline).length / s.length,
           polls: s.reduce((n, x) => n + x.polls, 0) / s.length,
         });
@@ -201,11 +201,6 @@ const main = async () => {
   } finally {
     await dynamo.stop();
   }
-};
-
-const percentile90 = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)] ?? 0;
 };
 
 main().catch((error: unknown) => {

@@ -13,13 +13,8 @@ import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from "node:o
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
 import { startLocalServer } from "../local/local-service.js";
+import { bounded } from "./settings.js";
 
-const bounded = (name: string, fallback: number, max: number): number => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1 || value > max)
-    throw new Error(`${name} must be a whole number from 1 to ${max}`);
-  return value;
-};
 const DURATION_S = bounded("LOAD_DURATION_S", 30, 120);
 const RATE = bounded("LOAD_RATE", 150, 400);
 const CONNECTIONS = bounded("LOAD_CONNECTIONS", 20, 50);

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { findFreePort } from "../local/dynamodb-local.js";
 import { LOCAL_SECRETS } from "../local/local-env.js";
 import { spawnLocalServer } from "../test/support/spawn-local-server.js";
+import { bounded } from "./settings.js";
 import {
   type Answer,
   emptySummary,
@@ -25,12 +26,6 @@ import {
   tally,
 } from "./soak-core.js";
 
-const bounded = (name: string, fallback: number, max: number): number => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1 || value > max)
-    throw new Error(`${name} must be a whole number from 1 to ${max}`);
-  return value;
-};
 const TRIALS = bounded("SOAK_TRIALS", 10_000, 20_000);
 const CONCURRENCY = bounded("SOAK_CONCURRENCY", 40, 100);
 const MAX_S = bounded("SOAK_MAX_S", 1500, 3600);
