@@ -1,10 +1,10 @@
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeHandler as makeDelete } from "../../functions/delete-conversation/handler.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { apiEvent, bodyOf } from "../support/events.js";
 import { SERVICE_TOKEN } from "../support/live-fixtures.js";
 import { createLiveHarness, harnessEnv, type LiveHarness, liveRequests } from "../support/live-harness.js";
+import { conversationItems } from "../support/table-snapshot.js";
 
 const erase = (conversationId: string, token = SERVICE_TOKEN) =>
   apiEvent({
@@ -18,17 +18,8 @@ describe("erasure and rotation on DynamoDB Local", () => {
   let tables: LocalTables;
   let live: LiveHarness;
   let del: ReturnType<typeof makeDelete>;
-  const itemsOf = async (conversationId: string) =>
-    (
-      await tables.doc.send(
-        new QueryCommand({
-          TableName: tables.names.conversations,
-          KeyConditionExpression: "conversationId = :id",
-          ExpressionAttributeValues: { ":id": conversationId },
-          ConsistentRead: true,
-        }),
-      )
-    ).Items ?? [];
+  const itemsOf = (conversationId: string) =>
+    conversationItems(tables.doc, tables.names.conversations, conversationId);
 
   beforeAll(async () => {
     tables = await createLocalTables();

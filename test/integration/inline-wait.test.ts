@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exampleTools } from "../../examples/runner/tools.js";
 import { makeHandler as makeCallTool } from "../../functions/call-tool/handler.js";
@@ -10,6 +9,7 @@ import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { bodyOf } from "../support/events.js";
 import { createLiveHarness, type LiveHarness, liveRequests } from "../support/live-harness.js";
 import { captureLogger } from "../support/log-capture.js";
+import { conversationItems } from "../support/table-snapshot.js";
 
 /**
  * Issue 16: a quick task answers inline. The example runner runs in process, exactly as the
@@ -61,17 +61,8 @@ describe("inline answers on DynamoDB Local, with the example runner in process",
     await tables?.drop();
   });
 
-  const taskItems = async (conversationId: string) =>
-    (
-      await tables.doc.send(
-        new QueryCommand({
-          TableName: tables.names.conversations,
-          KeyConditionExpression: "conversationId = :id",
-          ExpressionAttributeValues: { ":id": conversationId },
-          ConsistentRead: true,
-        }),
-      )
-    ).Items ?? [];
+  const taskItems = (conversationId: string) =>
+    conversationItems(tables.doc, tables.names.conversations, conversationId);
 
   it("answers a lookup_order call completed, with the result the callback stored once", async () => {
     const id = `inline-${randomUUID()}`;

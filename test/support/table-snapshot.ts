@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 
 /** Every item of a table (small test tables only), in a stable order. */
 export const scanAll = async (doc: DynamoDBDocumentClient, tableName: string) => {
@@ -17,6 +17,23 @@ export const scanAll = async (doc: DynamoDBDocumentClient, tableName: string) =>
   } while (startKey);
   return items.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 };
+
+/** Every item of one conversation in the conversations table (one page: small test partitions). */
+export const conversationItems = async (
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  conversationId: string,
+) =>
+  (
+    await doc.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: "conversationId = :id",
+        ExpressionAttributeValues: { ":id": conversationId },
+        ConsistentRead: true,
+      }),
+    )
+  ).Items ?? [];
 
 /**
  * A snapshot of both tables as one string, to prove that a rejected request wrote nothing:
