@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ConversationStore } from "../functions/core/conversation-store.js";
 import { createDocumentClient } from "../functions/core/dependencies.js";
@@ -5,15 +6,56 @@ import { storePostCallEvent } from "../functions/core/post-call-api.js";
 import { interpretPostCallEvent } from "../functions/core/post-call-payload.js";
 import { createTables } from "../local/create-tables.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "../local/dynamodb-local.js";
+import { fmtSpread, spread } from "./stats.js";
 
 /**
  * How long storing one long post-call transcript takes on an in-memory DynamoDB Local (issue 19:
  * 20 000 lines took 10–16 s written one batch after the other, against a 30 s limit).
- * `npx tsx bench/long-transcript.ts [lines] [runs]`; prints one JSON line per run and the median.
+ *
+ * `npx tsx bench/long-transcript.ts [lines] [runs]`. Each run stores the transcript once per
+ * setting of batch writes in flight (the service's 8 and the sequential baseline 1), the settings
+ * interleaved and their order alternated run by run. Per store it reads wall time, the time spent
+ * interpreting the body, and the CPU time of this Node process and of DynamoDB Local's JVM (from
+ * /proc), so a figure from a busy machine can be told from one from an idle one.
  * Outside CI: a figure to keep in bench/RESULTS.md, never an assertion.
  */
 const lines = Number(process.argv[2] ?? 20_000);
-const runs = Number(process.argv[3] ?? 3);
+const runs = Number(process.argv[3] ?? 5);
+const SETTINGS = [8, 1] as const;
+
+/** CPU ms (user + system) a process has used so far, from /proc (Linux only; NaN elsewhere). */
+const processCpuMs = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    // After "pid (comm) ": state is field 0, utime field 11, stime field 12, in clock ticks (100/s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+};
+
+const transcriptBody = (conversationId: string): string =>
+  JSON.stringify({
+    type: "post_call_transcription",
+    event_timestamp: Math.floor(Date.now() / 1000),
+    data: {
+      conversation_id: conversationId,
+      status: "done",
+      transcript: Array.from({ length: lines }, (_, i) => ({
+        role: i % 2 ? "user" : "agent",
+        message: `Line ${i} of a long call, about as long as a spoken sentence usually is.`,
+        time_in_call_secs: i,
+      })),
+      metadata: { start_time_unix_secs: Math.floor(Date.now() / 1000) - lines, call_duration_secs: lines },
+    },
+  });
+
+interface Sample {
+  readonly ms: number;
+  readonly interpretMs: number;
+  readonly nodeCpuMs: number;
+  readonly javaCpuMs: number;
+}
 
 const main = async () => {
   const local = await startDynamoDbLocal();
@@ -26,12 +68,17 @@ const main = async () => {
       names,
     );
     const doc = createDocumentClient({ dynamoEndpoint: local.endpoint }, LOCAL_REGION);
-    const conversations = new ConversationStore({ client: doc, tableName: names.conversations });
-    // A fresh JVM is slow until it has compiled its hot paths: warm it up with a short call first.
+    const stores = new Map(
+      SETTINGS.map((batchConcurrency) => [
+        batchConcurrency,
+        new ConversationStore({ client: doc, tableName: names.conversations, batchConcurrency }),
+      ]),
+    );
+    // A fresh JVM is slow until it has compiled its hot paths: warm it up with short writes first.
     for (let warm = 0; warm < 5; warm++) {
-      try {
-        await conversations.appendMessages(
-          `warm-up-${warm}`,
+      for (const store of stores.values()) {
+        await store.appendMessages(
+          `warm-up-${warm}-${store === stores.get(1) ? 1 : 8}`,
           Array.from({ length: 500 }, (_, i) => ({
             kind: "transcript" as const,
             atMs: i,
@@ -40,48 +87,50 @@ const main = async () => {
             text: "warm",
           })),
         );
-      } catch {
-        // Only the timed runs count.
       }
     }
-    const timings: number[] = [];
+    const samples = new Map<number, Sample[]>(SETTINGS.map((setting) => [setting, []]));
+    const load: string[] = [readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")];
     for (let run = 0; run < runs; run++) {
-      const conversationId = `long-${run}-${Date.now()}`;
-      const transcript = Array.from({ length: lines }, (_, i) => ({
-        role: i % 2 ? "user" : "agent",
-        message: `Line ${i} of a long call, about as long as a spoken sentence usually is.`,
-        time_in_call_secs: i,
-      }));
-      const body = JSON.stringify({
-        type: "post_call_transcription",
-        event_timestamp: Math.floor(Date.now() / 1000),
-        data: {
-          conversation_id: conversationId,
-          status: "done",
-          transcript,
-          metadata: {
-            start_time_unix_secs: Math.floor(Date.now() / 1000) - lines,
-            call_duration_secs: lines,
-          },
-        },
-      });
-      const started = performance.now();
-      const event = interpretPostCallEvent(body, Date.now());
-      if (event.kind !== "transcription") throw new Error(`unexpected ${event.kind}`);
-      await storePostCallEvent({ conversations }, event);
-      const ms = Math.round(performance.now() - started);
-      timings.push(ms);
-      console.log(JSON.stringify({ run, lines, bodyBytes: body.length, ms }));
+      const order = run % 2 === 0 ? [...SETTINGS] : [...SETTINGS].reverse();
+      for (const batchConcurrency of order) {
+        const conversations = stores.get(batchConcurrency);
+        if (!conversations) throw new Error(`no store for ${batchConcurrency}`);
+        const body = transcriptBody(`long-${run}-${batchConcurrency}-${Date.now()}`);
+        const javaBefore = processCpuMs(local.pid);
+        const cpuBefore = process.cpuUsage();
+        const started = performance.now();
+        const event = interpretPostCallEvent(body, Date.now());
+        const interpretMs = performance.now() - started;
+        if (event.kind !== "transcription") throw new Error(`unexpected ${event.kind}`);
+        await storePostCallEvent({ conversations }, event);
+        const ms = performance.now() - started;
+        const cpu = process.cpuUsage(cpuBefore);
+        const sample = {
+          ms,
+          interpretMs,
+          nodeCpuMs: (cpu.user + cpu.system) / 1000,
+          javaCpuMs: processCpuMs(local.pid) - javaBefore,
+        };
+        samples.get(batchConcurrency)?.push(sample);
+        console.log(JSON.stringify({ run, batchConcurrency, lines, bodyBytes: body.length, ...sample }));
+      }
     }
-    const sorted = [...timings].sort((a, b) => a - b);
+    load.push(readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "));
+    const whole = (ms: number) => `${Math.round(ms)}`;
+    console.log(`\nload average (1/5/15 min) at start ${load[0]}, at end ${load[1]}\n`);
+    console.log("| batches in flight | wall ms | interpreting ms | Node CPU ms | DynamoDB Local CPU ms |");
+    console.log("|---:|---:|---:|---:|---:|");
+    for (const setting of SETTINGS) {
+      const list = samples.get(setting) ?? [];
+      const col = (pick: (s: Sample) => number) => fmtSpread(list.map(pick), whole);
+      console.log(
+        `| ${setting} | ${col((s) => s.ms)} | ${col((s) => s.interpretMs)} | ${col((s) => s.nodeCpuMs)} | ${col((s) => s.javaCpuMs)} |`,
+      );
+    }
+    const service = spread((samples.get(8) ?? []).map((s) => s.ms));
     console.log(
-      JSON.stringify({
-        lines,
-        runs,
-        medianMs: sorted[Math.floor(sorted.length / 2)],
-        minMs: sorted[0],
-        maxMs: sorted.at(-1),
-      }),
+      JSON.stringify({ lines, runs, medianMs: service.median, minMs: service.min, maxMs: service.max }),
     );
   } finally {
     await local.stop();

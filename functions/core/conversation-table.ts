@@ -23,13 +23,18 @@ export interface ConversationTableOptions {
    * written then carries the `purgeAt` TTL attribute. @default undefined: kept until erased
    */
   readonly historyRetentionDays?: number;
+  /**
+   * Batch writes in flight at once for one long write (a 20 000-line transcript is 800 batches).
+   * @default 8
+   */
+  readonly batchConcurrency?: number;
 }
 
 const DAY_MS = 86_400_000;
 const BATCH_SIZE = 25;
 const BATCH_RETRIES = 8;
 /** Batch writes in flight at once for one long transcript (each is one HTTP request to DynamoDB). */
-const BATCH_CONCURRENCY = 8;
+const DEFAULT_BATCH_CONCURRENCY = 8;
 
 /**
  * The part `ConversationStore` and `TaskStore` share: the client, the table, the clock, and how
@@ -43,6 +48,7 @@ export abstract class ConversationTable {
   protected readonly now: Clock;
   /** The retention period in ms, or undefined: kept forever. */
   protected readonly retentionMs: number | undefined;
+  private readonly batchConcurrency: number;
 
   constructor(options: ConversationTableOptions) {
     this.client = options.client;
@@ -50,6 +56,7 @@ export abstract class ConversationTable {
     this.now = options.now ?? systemClock;
     this.retentionMs =
       options.historyRetentionDays === undefined ? undefined : options.historyRetentionDays * DAY_MS;
+    this.batchConcurrency = Math.max(1, options.batchConcurrency ?? DEFAULT_BATCH_CONCURRENCY);
   }
 
   /** The `purgeAt` of an item written at `writtenAtMs` (nothing when retention is off). */
@@ -77,7 +84,7 @@ export abstract class ConversationTable {
     const worker = async () => {
       for (let batch = batches[next++]; batch; batch = batches[next++]) await this.writeBatch(batch);
     };
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, batches.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.batchConcurrency, batches.length) }, worker));
   }
 
   /** Writes one batch of up to 25 requests, retrying unprocessed ones with backoff. */
