@@ -19,14 +19,13 @@ import {
   WINDOW_PREFIX,
   windowSortKey,
 } from "./conversation-items.js";
-import { ConversationTable, type ConversationTableOptions } from "./conversation-table.js";
+import { ConversationTable, type ConversationTableOptions, listTaskItems } from "./conversation-table.js";
 import { conditionalWrite, mapTransientErrors, queryAll, queryPage, type TransactItem } from "./dynamo.js";
 import { ValidationError } from "./errors.js";
 import { assertValidId } from "./ids.js";
 import { withoutUndefined } from "./objects.js";
 import { type AppLogger, logger as defaultLogger } from "./powertools.js";
 import { CONVERSATIONS_TABLE } from "./table-schema.js";
-import { listTaskItems } from "./task-store.js";
 import {
   awaitTranscriptFragment,
   DEFAULT_RECONCILE_AFTER_MS,

@@ -6,9 +6,12 @@ import {
   messageItem,
   metaTouch,
   retentionFields,
+  TASK_PREFIX,
+  type TaskRecord,
+  toTask,
   withRetentionAnchor,
 } from "./conversation-items.js";
-import { mapTransientErrors, sleep } from "./dynamo.js";
+import { mapTransientErrors, queryAll, sleep } from "./dynamo.js";
 import { ServiceUnavailableError } from "./errors.js";
 
 /** What both stores of the conversations table are built from. */
@@ -106,3 +109,20 @@ export abstract class ConversationTable {
     }
   }
 }
+
+/** Every task item of a conversation, in start order (shared with the history read). */
+export const listTaskItems = async (
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  conversationId: string,
+): Promise<TaskRecord[]> => {
+  const items = await queryAll(client, {
+    TableName: tableName,
+    KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
+    ExpressionAttributeValues: { ":id": conversationId, ":prefix": TASK_PREFIX },
+    ConsistentRead: true,
+  });
+  return items
+    .map(toTask)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.taskId.localeCompare(b.taskId));
+};

@@ -1,26 +1,21 @@
 import type { ConfigNeed } from "./config.js";
-import { SessionStore } from "./session-store.js";
-import {
-  type ConversationDependencies,
-  conversationTableOptions,
-  createConversationDependencies,
-  type TableOverrides,
-} from "./table-dependencies.js";
+import { createSessionDependencies, type SessionDependencies } from "./session-dependencies.js";
+import { conversationTableOptions, type TableOverrides } from "./table-dependencies.js";
 import { TaskStore } from "./task-store.js";
 
 export { createDocumentClient, DYNAMO_CLIENT_SETTINGS } from "./table-dependencies.js";
 
 /**
- * Everything a route that touches the sessions table needs. Built once per container, outside the
- * handler. Each handler builds only what its route's `access` names (functions/core/routes.ts),
+ * Everything a route that starts, reads or completes tasks needs. Built once per container,
+ * outside the handler. Each handler builds only what its route uses (functions/core/routes.ts),
  * because every import ends up in its bundle and cold start:
  *
  * - no table (get-signed-url): `createBaseDependencies` (base-dependencies.ts), no AWS SDK;
  * - conversations only: `createConversationDependencies` (table-dependencies.ts), no session store;
- * - sessions: `createDependencies` (here), with the task store of the tool and callback routes.
+ * - sessions, no tasks: `createSessionDependencies` (session-dependencies.ts), no task store;
+ * - tasks (call-tool, get-task-result, record-task-result): `createDependencies` (here).
  */
-export interface Dependencies extends ConversationDependencies {
-  readonly sessions: SessionStore;
+export interface Dependencies extends SessionDependencies {
   readonly tasks: TaskStore;
 }
 
@@ -36,15 +31,6 @@ export const createDependencies = (
   overrides: DependencyOverrides = {},
   needs: readonly ConfigNeed[] = ["tables"],
 ): Dependencies => {
-  const deps = createConversationDependencies(env, overrides, needs);
-  const sessions = new SessionStore({
-    client: deps.doc,
-    tableName: deps.config.sessionsTable,
-    ttlMs: deps.config.sessionTtlMs,
-    now: deps.now,
-    conversations: deps.conversations,
-    logger: deps.logger,
-  });
-  const tasks = new TaskStore(conversationTableOptions(deps));
-  return { ...deps, sessions, tasks };
+  const deps = createSessionDependencies(env, overrides, needs);
+  return { ...deps, tasks: new TaskStore(conversationTableOptions(deps)) };
 };

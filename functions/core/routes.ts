@@ -32,6 +32,11 @@ export type SecretName =
 export interface RouteAccess {
   readonly sessions?: "read" | "write";
   readonly conversations?: "read" | "write";
+  /**
+   * Starts, reads or records tasks (task items live in the conversations table, so this grants
+   * nothing more): only these functions carry the task store (functions/core/dependencies.ts).
+   */
+  readonly tasks?: boolean;
   /** Sends task messages to the task queue. */
   readonly taskQueue?: boolean;
   /** Parks events it could not store in the parking queue. */
@@ -75,7 +80,7 @@ const GET_TASK_RESULT = {
   name: "get-task-result",
   auth: "tool",
   maxBodyBytes: 16 * KB,
-  access: { sessions: "read", conversations: "read", secrets: ["toolSecret"] },
+  access: { sessions: "read", conversations: "read", tasks: true, secrets: ["toolSecret"] },
   description: "ElevenLabs tool: the conversation's task results while its session is active",
 } as const;
 
@@ -84,7 +89,13 @@ const CALL_TOOL = {
   auth: "tool",
   maxBodyBytes: 16 * KB,
   // sessions write: the first tool call of a conversation that never had a session starts one.
-  access: { sessions: "write", conversations: "write", taskQueue: true, secrets: ["toolSecret"] },
+  access: {
+    sessions: "write",
+    conversations: "write",
+    tasks: true,
+    taskQueue: true,
+    secrets: ["toolSecret"],
+  },
   description: "ElevenLabs server tool: records and dispatches an async task while the session is active",
 } as const;
 
@@ -134,7 +145,7 @@ const ROUTE_TABLE = [
     name: "record-task-result",
     auth: "task",
     maxBodyBytes: 64 * KB,
-    access: { sessions: "read", conversations: "write", secrets: ["notifySigningSecret"] },
+    access: { sessions: "read", conversations: "write", tasks: true, secrets: ["notifySigningSecret"] },
     description: "Task runner callback: stores the result, pushes it live or reports session_expired",
   },
   {

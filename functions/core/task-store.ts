@@ -1,26 +1,19 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from "@aws-sdk/lib-dynamodb";
+import { GetCommand, UpdateCommand, type UpdateCommandInput } from "@aws-sdk/lib-dynamodb";
 import {
   iso,
   messageSortKey,
-  TASK_PREFIX,
   type TaskOutcome,
   type TaskRecord,
   taskSortKey,
   toTask,
 } from "./conversation-items.js";
-import { ConversationTable, type ConversationTableOptions } from "./conversation-table.js";
+import { ConversationTable, type ConversationTableOptions, listTaskItems } from "./conversation-table.js";
 import {
   conditionalWrite,
   conditionFailed,
   type FailedCheck,
   failedCheckOf,
   mapTransientErrors,
-  queryAll,
   type TransactItem,
   transactWrite,
 } from "./dynamo.js";
@@ -408,20 +401,3 @@ const storedTask = (known: TaskRecord, input: TaskResultInput, resultAt: string)
     : {}),
   ...(input.endReason !== undefined ? { endReason: input.endReason } : {}),
 });
-
-/** Every task item of a conversation, in start order (shared with the history read). */
-export const listTaskItems = async (
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  conversationId: string,
-): Promise<TaskRecord[]> => {
-  const items = await queryAll(client, {
-    TableName: tableName,
-    KeyConditionExpression: "conversationId = :id AND begins_with(sk, :prefix)",
-    ExpressionAttributeValues: { ":id": conversationId, ":prefix": TASK_PREFIX },
-    ConsistentRead: true,
-  });
-  return items
-    .map(toTask)
-    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.taskId.localeCompare(b.taskId));
-};

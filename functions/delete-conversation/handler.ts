@@ -1,9 +1,9 @@
-import { createDependencies, type Dependencies } from "../core/dependencies.js";
 import { eraseConversation } from "../core/erase-api.js";
 import { createHttpHandler } from "../core/handler.js";
+import { createSessionDependencies, type SessionDependencies } from "../core/session-dependencies.js";
 
 /** `DELETE /conversations/{conversationId}` */
-export const makeHandler = (deps: Dependencies) =>
+export const makeHandler = (deps: SessionDependencies) =>
   createHttpHandler("delete-conversation", deps, (request) => eraseConversation(deps, request));
 
-export const handler = makeHandler(createDependencies());
+export const handler = makeHandler(createSessionDependencies());

@@ -97,6 +97,9 @@ describe("Lambda bundles", () => {
     expect(carries(name, /functions\/core\/conversation-store\.ts$/), `${name}: conversation store`).toBe(
       Boolean(access.conversations),
     );
+    expect(carries(name, /functions\/core\/task-store\.ts$/), `${name}: task store`).toBe(
+      Boolean(access.tasks),
+    );
     // SQS is one signed SendMessage (functions/core/sqs-send.ts), never the SDK client.
     expect(carries(name, /functions\/core\/sqs-send\.ts$/), `${name}: SQS sender`).toBe(
       Boolean(access.taskQueue || access.parkingQueue),
