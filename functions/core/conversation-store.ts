@@ -211,15 +211,23 @@ export class ConversationStore extends ConversationTable {
 
   /**
    * Appends history lines. Keys are deterministic, so a retried or repeated append (the same
-   * webhook twice) stores each line once. Unprocessed items are retried with backoff.
+   * webhook twice) stores each line once. Unprocessed items are retried with backoff. Once
+   * `timeIsUp` says so, no batch starts (`DeadlineExceededError`; the caller parks the event).
    */
-  async appendMessages(conversationId: string, messages: readonly MessageInput[]): Promise<void> {
+  async appendMessages(
+    conversationId: string,
+    messages: readonly MessageInput[],
+    options: { readonly timeIsUp?: () => boolean } = {},
+  ): Promise<void> {
     assertValidId(conversationId);
     if (messages.length === 0) return;
     // One clock read: the lines' purgeAt is then never before the meta's retention anchor.
     const nowMs = this.now();
     const items = messages.map((m) => this.lineItem(conversationId, m, nowMs));
-    await this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
+    await this.batchWrite(
+      items.map((Item) => ({ PutRequest: { Item } })),
+      options.timeIsUp,
+    );
     const touch = this.touchMeta(conversationId, nowMs);
     await mapTransientErrors(() =>
       this.client.send(new UpdateCommand({ TableName: this.tableName, ...touch })),

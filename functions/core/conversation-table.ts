@@ -12,7 +12,7 @@ import {
   withRetentionAnchor,
 } from "./conversation-items.js";
 import { mapTransientErrors, queryAll, sleep } from "./dynamo.js";
-import { ServiceUnavailableError } from "./errors.js";
+import { DeadlineExceededError, ServiceUnavailableError } from "./errors.js";
 
 /** What both stores of the conversations table are built from. */
 export interface ConversationTableOptions {
@@ -77,23 +77,37 @@ export abstract class ConversationTable {
     return { ...messageItem(conversationId, message), ...this.retention(writtenAtMs) };
   }
 
-  /** BatchWriteItem in batches of 25, retrying unprocessed requests with backoff. */
-  protected async batchWrite(requests: readonly Record<string, unknown>[]): Promise<void> {
+  /**
+   * BatchWriteItem in batches of 25, retrying unprocessed requests with backoff. Once `timeIsUp`
+   * says so, no further batch or retry starts: it throws {@link DeadlineExceededError} (batches
+   * in flight finish; what was written stays, and keys are deterministic).
+   */
+  protected async batchWrite(
+    requests: readonly Record<string, unknown>[],
+    timeIsUp: () => boolean = () => false,
+  ): Promise<void> {
     const batches: Record<string, unknown>[][] = [];
     for (let i = 0; i < requests.length; i += BATCH_SIZE) batches.push(requests.slice(i, i + BATCH_SIZE));
     // A 20 000-line transcript is 800 batches: written one after the other they took 10–16 s
     // against a 30 s limit, so a few run at once (keys are deterministic: order does not matter).
     let next = 0;
     const worker = async () => {
-      for (let batch = batches[next++]; batch; batch = batches[next++]) await this.writeBatch(batch);
+      for (let batch = batches[next++]; batch; batch = batches[next++])
+        await this.writeBatch(batch, timeIsUp);
     };
     await Promise.all(Array.from({ length: Math.min(this.batchConcurrency, batches.length) }, worker));
   }
 
   /** Writes one batch of up to 25 requests, retrying unprocessed ones with backoff. */
-  private async writeBatch(requests: readonly Record<string, unknown>[]): Promise<void> {
+  private async writeBatch(
+    requests: readonly Record<string, unknown>[],
+    timeIsUp: () => boolean,
+  ): Promise<void> {
     let pending = requests;
     for (let attempt = 0; pending.length > 0; attempt++) {
+      if (timeIsUp()) {
+        throw new DeadlineExceededError("The history write ran out of time before it finished.");
+      }
       if (attempt > BATCH_RETRIES) {
         throw new ServiceUnavailableError(
           "The database kept throttling the history write. Please retry shortly.",

@@ -57,6 +57,13 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/**
+ * A long write stopped before it finished because the request's time ran out (a 20 000-line
+ * transcript against a slow or throttled table). What was written stays (writes are idempotent);
+ * the caller parks the event so a replay writes the rest.
+ */
+export class DeadlineExceededError extends ServiceUnavailableError {}
+
 /** Throttling, timeouts and network failures: transient, worth a retry by the caller. */
 const TRANSIENT_NAMES = new Set([
   "ProvisionedThroughputExceededException",

@@ -42,7 +42,8 @@ export const createHttpHandler = (
     if (context) deps.logger.addContext?.(context);
     deps.logger.appendKeys?.({ route: routeName, requestId });
     try {
-      const request = readRequest(event, route.maxBodyBytes);
+      const read = readRequest(event, route.maxBodyBytes);
+      const request = context ? { ...read, remainingMs: context.getRemainingTimeInMillis() } : read;
       if (route.auth === "service" || route.auth === "tool") {
         const secret = route.auth === "service" ? "serviceToken" : "toolSecret";
         const versions = await deps.secrets.versions(secret);

@@ -14,6 +14,11 @@ export interface HttpRequest {
   /** Exactly the bytes the caller sent (base64-decoded when API Gateway encoded them). */
   readonly rawBody: Buffer;
   readonly requestId: string;
+  /**
+   * Time left to answer, in ms, when the request was read: the Lambda's remaining time (its
+   * timeout, which API Gateway's 30 s cap bounds). Undefined without a Lambda context (local).
+   */
+  readonly remainingMs?: number;
 }
 
 export type HttpResponse = APIGatewayProxyStructuredResultV2 & { statusCode: number; body: string };

@@ -1,6 +1,6 @@
 import type { Clock } from "./clock.js";
 import type { ConversationStore } from "./conversation-store.js";
-import { ServiceUnavailableError } from "./errors.js";
+import { DeadlineExceededError, ServiceUnavailableError } from "./errors.js";
 import { errorBody, type HttpRequest } from "./http.js";
 import { withoutUndefined } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
@@ -36,6 +36,7 @@ type StorableEvent = Extract<PostCallEvent, { kind: "transcription" | "initiatio
 export const storePostCallEvent = async (
   deps: PostCallStoreDeps,
   event: StorableEvent,
+  options: { readonly timeIsUp?: () => boolean } = {},
 ): Promise<Record<string, unknown>> => {
   const { conversationId } = event;
   // Read first so other events' facts are merged, not overwritten, in the meta `call` map.
@@ -43,7 +44,7 @@ export const storePostCallEvent = async (
   const previousCall = meta?.call ?? {};
   const agent = event.agentId ? { agentId: event.agentId } : {};
   if (event.kind === "transcription") {
-    await deps.conversations.appendMessages(conversationId, event.messages);
+    await deps.conversations.appendMessages(conversationId, event.messages, options);
     await deps.conversations.updateCallFacts(conversationId, {
       status: event.status,
       call: { ...previousCall, ...event.call },
@@ -84,6 +85,11 @@ export const storePostCallEvent = async (
   });
   return { conversationId, eventType: event.eventType, failureReason: event.failure.failureReason };
 };
+
+/** Without a Lambda context (the local server): API Gateway cuts every request at 30 s. */
+const ANSWER_WITHIN_MS = 29_000;
+/** Kept back from the history write to park the event (one SQS message) and answer. */
+export const PARK_MARGIN_MS = 5_000;
 
 /**
  * `POST /webhooks/elevenlabs/post-call`. A bad or missing signature is a 401 and nothing is
@@ -135,7 +141,11 @@ export const receivePostCallWebhook = async (deps: PostCallDeps, request: HttpRe
   // webhook's answer never counts as delivered), whether or not the history write succeeds.
   const sessionEnded = await endSession(deps, event.conversationId, about);
   try {
-    const stored = await storePostCallEvent(deps, event);
+    // Stop writing while there is still time to park the event and answer 200: a transcript the
+    // table cannot take in time (throttled, or tens of thousands of lines) is parked, not lost to
+    // a Lambda timeout that ElevenLabs would count as a failed delivery.
+    const stopAtMs = receivedAtMs + (request.remainingMs ?? ANSWER_WITHIN_MS) - PARK_MARGIN_MS;
+    const stored = await storePostCallEvent(deps, event, { timeIsUp: () => deps.now() >= stopAtMs });
     const kind = event.kind === "transcription" ? "post_call_stored" : "call_initiation_failure_recorded";
     return {
       kind,
@@ -189,7 +199,12 @@ const parkUnstored = async (
 ): Promise<Outcome> => {
   const transient = error instanceof ServiceUnavailableError;
   if (!transient) deps.logger.error("Storing a post-call event failed unexpectedly", { ...about, error });
-  const reason = transient ? "storage_unavailable" : `storage_failed: ${errorName(error)}`;
+  const reason =
+    error instanceof DeadlineExceededError
+      ? "storage_too_slow"
+      : transient
+        ? "storage_unavailable"
+        : `storage_failed: ${errorName(error)}`;
   const parked = await tryPark(deps.parker, { ...event, reason });
   if (!parked.ok) {
     deps.logger.error("Post-call event could be neither stored nor parked; ElevenLabs must retry it", {

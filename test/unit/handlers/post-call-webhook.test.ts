@@ -1,6 +1,8 @@
 import { BatchWriteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { Context } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
+import { createDependencies } from "../../../functions/core/dependencies.js";
 import { routeNamed } from "../../../functions/core/routes.js";
 import { makeHandler } from "../../../functions/post-call-webhook/handler.js";
 import { createDocClient } from "../../support/doc-client.js";
@@ -8,6 +10,7 @@ import { bodyOf } from "../../support/events.js";
 import { T0, testDependencies } from "../../support/live-fixtures.js";
 import {
   audioEvent,
+  line,
   memoryParker,
   signature,
   transcriptionEvent,
@@ -18,6 +21,13 @@ import {
 const doc = createDocClient();
 const ddb = mockClient(doc);
 const BODY = JSON.stringify(transcriptionEvent("conv_1"));
+/** The part of a Lambda context the handler reads. */
+const lambdaContext = (remainingMs: number) =>
+  ({
+    awsRequestId: "lambda-request-1",
+    functionName: "post-call-webhook",
+    getRemainingTimeInMillis: () => remainingMs,
+  }) as unknown as Context;
 const throttled = () =>
   Object.assign(new Error("Rate exceeded"), {
     name: "ProvisionedThroughputExceededException",
@@ -174,6 +184,77 @@ describe("POST /webhooks/elevenlabs/post-call", () => {
     expect(setup.logger.lines.at(-1)).toMatchObject({
       level: "warn",
       data: { outcome: "webhook_parked", parker: "memory" },
+    });
+  });
+
+  describe("a transcript the table cannot take before the request's time runs out", () => {
+    // 500 lines are 21 batches of 25 (the closing analysis line makes 501). Every BatchWriteItem
+    // takes 3 s of the shared clock: a throttled table, or a transcript of tens of thousands of lines.
+    const LONG = JSON.stringify(
+      transcriptionEvent("conv_long", {
+        transcript: Array.from({ length: 500 }, (_, i) => line(i % 2 ? "user" : "agent", `line ${i}`, i)),
+      }),
+    );
+    /** A table whose every BatchWriteItem takes 3 s of this test's own clock. */
+    const slowTable = (remainingMs?: number) => {
+      // Per test: batches a previous test left in flight keep that test's clock, never this one.
+      let clock = T0;
+      const startedAt: number[] = [];
+      const deps = createDependencies(
+        { SESSIONS_TABLE: "sessions", CONVERSATIONS_TABLE: "conversations", WEBHOOK_SECRET },
+        { doc, now: () => clock, logger: setup.logger, metrics: setup.metrics },
+      );
+      ddb.on(BatchWriteCommand).callsFake(async () => {
+        startedAt.push(clock - T0);
+        await new Promise((resolve) => setImmediate(resolve));
+        clock += 3_000;
+        return {};
+      });
+      const slow = makeHandler({ ...deps, parker });
+      const context = remainingMs === undefined ? undefined : lambdaContext(remainingMs);
+      return { startedAt, send: () => slow(webhookRequest(LONG, { signedAtMs: T0 }), context) };
+    };
+
+    it("stops writing 5 s before the Lambda's time is up, parks the exact body and answers 200", async () => {
+      const { startedAt, send } = slowTable(30_000);
+      const response = await send();
+      expect(response.statusCode).toBe(200);
+      expect(bodyOf(response)).toEqual({
+        status: "parked",
+        eventType: "post_call_transcription",
+        conversationId: "conv_long",
+      });
+      // The stop is at T0 + 25 s (30 s left minus the 5 s kept to park): every batch started
+      // before it, and some of the 21 never started.
+      expect(Math.max(...startedAt)).toBeLessThan(25_000);
+      expect(startedAt.length).toBeGreaterThanOrEqual(8);
+      expect(startedAt.length).toBeLessThan(21);
+      // Parked whole: neither the meta touch after the lines nor the call facts were written.
+      expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+      expect(parker.parked).toEqual([
+        { receivedAt: new Date(T0).toISOString(), rawBody: LONG, reason: "storage_too_slow" },
+      ]);
+      expect(setup.logger.lines.at(-1)).toMatchObject({
+        level: "warn",
+        data: { outcome: "webhook_parked", reason: "storage_too_slow" },
+      });
+    });
+
+    it("stops in time for API Gateway's 30 s cap when no Lambda context says how long is left (local)", async () => {
+      const { startedAt, send } = slowTable();
+      const response = await send();
+      expect(bodyOf(response)).toMatchObject({ status: "parked" });
+      // The stop is at T0 + 24 s (29 s minus 5 s): nothing starts at or after it.
+      expect(Math.max(...startedAt)).toBeLessThan(24_000);
+      expect(startedAt.length).toBeLessThan(21);
+    });
+
+    it("stores the whole transcript when the time left is enough", async () => {
+      const { startedAt, send } = slowTable(900_000);
+      const response = await send();
+      expect(bodyOf(response)).toMatchObject({ status: "stored" });
+      expect(startedAt).toHaveLength(21);
+      expect(parker.parked).toEqual([]);
     });
   });
 
