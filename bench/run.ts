@@ -417,9 +417,24 @@ const main = async () => {
   process.stdout.write(`\n${report}`);
   if (QUICK) log(`--quick: bench/RESULTS.md left unchanged; report in ${outDir}/RESULTS.md`);
   else {
-    writeFileSync(RESULTS_FILE, report);
+    writeFileSync(RESULTS_FILE, report + keptSections());
     log("wrote bench/RESULTS.md");
   }
+};
+
+/**
+ * Sections measured by other scripts (from "## 6." on: `bench/long-transcript.ts`) are kept from
+ * the current file, so regenerating the bench never drops them.
+ */
+const keptSections = (): string => {
+  let current = "";
+  try {
+    current = readFileSync(RESULTS_FILE, "utf8");
+  } catch {
+    return "";
+  }
+  const start = current.indexOf("\n## 6.");
+  return start < 0 ? "" : `${current.slice(start).trimEnd()}\n`;
 };
 
 /** Paths in the report: the run folder is named as it is (it is per run, not shared). */
