@@ -43,7 +43,11 @@ export const createHttpHandler = (
     deps.logger.appendKeys?.({ route: routeName, requestId });
     try {
       const read = readRequest(event, route.maxBodyBytes);
-      const request = context ? { ...read, remainingMs: context.getRemainingTimeInMillis() } : read;
+      const remainingMs =
+        typeof context?.getRemainingTimeInMillis === "function"
+          ? context.getRemainingTimeInMillis()
+          : undefined;
+      const request = remainingMs === undefined ? read : { ...read, remainingMs };
       if (route.auth === "service" || route.auth === "tool") {
         const secret = route.auth === "service" ? "serviceToken" : "toolSecret";
         const versions = await deps.secrets.versions(secret);

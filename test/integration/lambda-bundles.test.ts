@@ -136,7 +136,7 @@ const invoke = (
 ): Promise<Invocation> => {
   const driver = `
     const { handler } = await import(process.argv[1]);
-    const result = await handler(JSON.parse(process.argv[2]), { awsRequestId: "bundle-test", functionName: process.argv[3] });
+    const result = await handler(JSON.parse(process.argv[2]), { awsRequestId: "bundle-test", functionName: process.argv[3], getRemainingTimeInMillis: () => 30000 });
     process.stdout.write("\\nRESULT " + JSON.stringify(result) + "\\n");`;
   // Only Lambda's variables, plus a shifted clock when the run has one (.ci/test-clock-ahead):
   // the bundle must read the same time as this process, which signs the webhook events.
