@@ -3,7 +3,8 @@
  * (loopback only), then a freeze/kill DynamoDB Local fault cycle under load. Judges every trial
  * with bench/soak-core.ts and writes the figures to bench/SOAK.md.
  *
- * Bounded: SOAK_TRIALS (default 10 000, max 20 000), SOAK_CONCURRENCY (default 40, max 100),
+ * Bounded: SOAK_TRIALS judged trials (default 10 000, max 20 000; at most 1.25× as many started),
+ * SOAK_CONCURRENCY (default 40, max 100),
  * SOAK_MAX_S (default 1500 s, max 3600): it stops early at the time bound and says so.
  */
 import { createHmac, randomUUID } from "node:crypto";
@@ -29,6 +30,8 @@ import {
 const TRIALS = bounded("SOAK_TRIALS", 10_000, 20_000);
 const CONCURRENCY = bounded("SOAK_CONCURRENCY", 40, 100);
 const MAX_S = bounded("SOAK_MAX_S", 1500, 3600);
+/** Trials started at most, judged or not (a set-up can fail on a loaded machine). */
+const MAX_ATTEMPTS = Math.ceil(TRIALS * 1.25);
 const TTL_MS = 1500;
 const APP = { authorization: `Bearer ${LOCAL_SECRETS.SERVICE_TOKEN}`, "content-type": "application/json" };
 const TOOL = { "x-tool-secret": LOCAL_SECRETS.TOOL_SECRET, "content-type": "application/json" };
@@ -84,15 +87,19 @@ const until = async (atMs: number) => {
 };
 
 /** One trial: a live session and task, then the task's result (and one racing call) at expiry + offset. */
-const trial = async (i: number): Promise<TrialRecord | undefined> => {
+const trial = async (i: number): Promise<TrialRecord | { readonly setupFailed: string }> => {
   const kind = TRIAL_KINDS[i % TRIAL_KINDS.length] ?? "callback";
   const offsetMs = offsetOf(Math.floor(i / TRIAL_KINDS.length));
   const id = `soak-${i}-${randomUUID().slice(0, 8)}`;
   const reg = await call("POST", `/conversations/${id}/session`, APP, "{}");
-  if (reg.status !== 201) return undefined;
+  if (reg.status !== 201) return { setupFailed: `register ${reg.status} ${String(reg.body?.error ?? "")}` };
   const expiresAt = String(reg.body?.expiresAt);
   const tool = await call("POST", "/tools/soak_task", TOOL, JSON.stringify({ conversation_id: id, n: i }));
-  if (tool.body?.status !== "accepted") return undefined;
+  if (tool.body?.status !== "accepted") {
+    // With 1.5 s sessions, a tool call that waited too long for a core finds the session over.
+    const why = tool.body?.status ?? tool.body?.error ?? "";
+    return { setupFailed: `tool call ${tool.status} ${String(why)}` };
+  }
   const taskId = String(tool.body.taskId);
   const callbackPath = new URL(String(tool.body.callbackUrl)).pathname;
   const result = JSON.stringify({ status: "succeeded", result: { trial: i } });
@@ -188,20 +195,28 @@ const main = async () => {
   });
   base = service.url;
   const summary = emptySummary();
+  const setupFailures: Record<string, number> = {};
   let skipped = 0;
   let next = 0;
+  let running = 0;
   let timedOut = false;
   try {
+    // Runs until TRIALS trials are judged: a trial whose set-up failed is not judged and is
+    // replaced, up to MAX_ATTEMPTS trials in all and the time bound.
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
-        for (let i = next++; i < TRIALS; i = next++) {
+        while (summary.trials + running < TRIALS && next < MAX_ATTEMPTS) {
           if (Date.now() - started > MAX_S * 1000) {
             timedOut = true;
             return;
           }
-          const record = await trial(i);
-          if (!record) skipped++;
-          else tally(summary, record, judge(record));
+          const i = next++;
+          running++;
+          const record = await trial(i).finally(() => running--);
+          if ("setupFailed" in record) {
+            skipped++;
+            setupFailures[record.setupFailed] = (setupFailures[record.setupFailed] ?? 0) + 1;
+          } else tally(summary, record, judge(record));
         }
       }),
     );
@@ -212,7 +227,7 @@ const main = async () => {
       "",
       `Run ${new Date().toISOString()} on ${cpus().length} cores (load average ${loadavg()[0]?.toFixed(1)}), against a spawned \`npm start\` on 127.0.0.1 (SESSION_TTL_MS=${TTL_MS}, data on disk), ${CONCURRENCY} trials in flight.`,
       "",
-      `- trials judged: ${summary.trials} of ${TRIALS}${timedOut ? ` (stopped at the ${MAX_S} s bound)` : ""}; set-up failed (not judged): ${skipped}; ${trialsS.toFixed(0)} s`,
+      `- trials judged: ${summary.trials} of ${TRIALS}${timedOut ? ` (stopped at the ${MAX_S} s bound)` : ""}; set-up failed (not judged, replaced): ${skipped} ${JSON.stringify(setupFailures)}; ${trialsS.toFixed(0)} s`,
       `- by kind: ${JSON.stringify(summary.byKind)}`,
       `- violations: ${summary.violations}; 5xx: ${summary.fiveHundreds}; lost results: ${summary.lost}; duplicated results: ${summary.duplicated}; orphan tasks: ${summary.orphans}`,
       `- outcomes by offset from the expiry (ms): ${JSON.stringify(summary.outcomes)}`,
