@@ -79,6 +79,48 @@ const signedWebhook = (conversationId: string) => {
   };
 };
 
+/**
+ * The median of the last 101 send-to-receive lags of a callback (the server's stored `resultAt`
+ * minus the instant this process sent it; one machine, one clock). Trials aim that much early.
+ */
+const lag = (() => {
+  const recent: number[] = [];
+  let sorted: number[] = [];
+  return {
+    observe(ms: number) {
+      if (!Number.isFinite(ms)) return;
+      recent.push(ms);
+      if (recent.length > 101) recent.shift();
+      sorted = [...recent].sort((a, b) => a - b);
+    },
+    median: () => (sorted.length === 0 ? 0 : (sorted[Math.floor(sorted.length / 2)] ?? 0)),
+  };
+})();
+
+/**
+ * Where the judged callbacks landed, by the server's clock: its receive time (`resultAt`) minus
+ * the expiry, per ms from -5 to +5, and how many landed further out.
+ */
+const landing = (record: TrialRecord, into: Record<string, number>) => {
+  const resultAt = record.tasks.find((t) => t.taskId === record.taskId)?.resultAt;
+  if (!resultAt) return;
+  const ms = Date.parse(resultAt) - Date.parse(record.expiresAt);
+  const key = ms < -5 ? "before -5" : ms > 5 ? "after +5" : ms > 0 ? `+${ms}` : String(ms);
+  into[key] = (into[key] ?? 0) + 1;
+};
+
+const fmtLag = () => `${lag.median()} ms`;
+
+const LANDING_ORDER = [
+  "before -5",
+  ...Array.from({ length: 11 }, (_, i) => (i > 5 ? `+${i - 5}` : String(i - 5))),
+  "after +5",
+];
+const fmtLanded = (landed: Record<string, number>) =>
+  LANDING_ORDER.filter((key) => landed[key])
+    .map((key) => `${key}: ${landed[key]}`)
+    .join(", ");
+
 /** Sleeps until `atMs` on this process's clock (a short spin for the last 2 ms). */
 const until = async (atMs: number) => {
   const wait = atMs - Date.now() - 2;
@@ -107,7 +149,9 @@ const trial = async (i: number): Promise<TrialRecord | { readonly setupFailed: s
     authorization: `Bearer ${String(tool.body.callbackToken)}`,
     "content-type": "application/json",
   };
-  await until(Date.parse(expiresAt) + offsetMs);
+  // Aimed early by the recent send-to-receive lag, so the server receives it near expiry + offset.
+  await until(Date.parse(expiresAt) + offsetMs - lag.median());
+  const sentAtMs = Date.now();
   const racing: Promise<Answer>[] = [call("POST", callbackPath, cbHeaders, result)];
   if (kind === "duplicate") racing.push(call("POST", callbackPath, cbHeaders, result));
   if (kind === "tool")
@@ -124,6 +168,8 @@ const trial = async (i: number): Promise<TrialRecord | { readonly setupFailed: s
   const tasks = ((history.body?.tasks ?? []) as SeenTask[]).map((t) => ({ ...t }));
   const messages = (history.body?.messages ?? []) as { kind: string; data?: { taskId?: string } }[];
   const resultLines = messages.filter((m) => m.kind === "task_result" && m.data?.taskId === taskId).length;
+  const resultAt = tasks.find((t) => t.taskId === taskId)?.resultAt;
+  if (resultAt) lag.observe(Date.parse(resultAt) - sentAtMs);
   return { kind, offsetMs, expiresAt, taskId, callbacks, ...(extra ? { extra } : {}), tasks, resultLines };
 };
 
@@ -196,6 +242,7 @@ const main = async () => {
   base = service.url;
   const summary = emptySummary();
   const setupFailures: Record<string, number> = {};
+  const landed: Record<string, number> = {};
   let skipped = 0;
   let next = 0;
   let running = 0;
@@ -216,7 +263,10 @@ const main = async () => {
           if ("setupFailed" in record) {
             skipped++;
             setupFailures[record.setupFailed] = (setupFailures[record.setupFailed] ?? 0) + 1;
-          } else tally(summary, record, judge(record));
+          } else {
+            tally(summary, record, judge(record));
+            landing(record, landed);
+          }
         }
       }),
     );
@@ -230,7 +280,8 @@ const main = async () => {
       `- trials judged: ${summary.trials} of ${TRIALS}${timedOut ? ` (stopped at the ${MAX_S} s bound)` : ""}; set-up failed (not judged, replaced): ${skipped} ${JSON.stringify(setupFailures)}; ${trialsS.toFixed(0)} s`,
       `- by kind: ${JSON.stringify(summary.byKind)}`,
       `- violations: ${summary.violations}; 5xx: ${summary.fiveHundreds}; lost results: ${summary.lost}; duplicated results: ${summary.duplicated}; orphan tasks: ${summary.orphans}`,
-      `- outcomes by offset from the expiry (ms): ${JSON.stringify(summary.outcomes)}`,
+      `- outcomes by aimed offset from the expiry (ms): ${JSON.stringify(summary.outcomes)}`,
+      `- where the first callback landed, by the server's clock (its receive time minus the expiry, ms): ${fmtLanded(landed)}; aimed early by the median send-to-receive lag, last ${fmtLag()}`,
       ...(summary.examples.length > 0
         ? ["- first violations:", ...summary.examples.map((e) => `  - ${e}`)]
         : []),
