@@ -182,6 +182,11 @@ const faultCycle = async (dynamoPid: number) => {
     storedTasks: 0,
     orphans: 0,
     unacknowledged: 0,
+    /** Accepted tasks not in the history (or in a history that could not be read). */
+    lost: 0,
+    /** Conversations whose history never answered 200 after the fault. */
+    unreadable: 0,
+    recoveredAfterS: 0,
   };
   const conversations: { id: string; accepted: Set<string> }[] = [];
   let stop = false;
@@ -215,19 +220,49 @@ const faultCycle = async (dynamoPid: number) => {
   await sleep(8000);
   stop = true;
   await Promise.all(workers);
-  // Let queued writes land, then read every conversation back.
+  // Let queued writes land and DynamoDB Local come back, then read every conversation back.
   await sleep(3000);
+  counts.recoveredAfterS = await recovered();
   for (const { id, accepted } of conversations) {
-    const history = await call("GET", `/conversations/${id}?limit=100`, APP);
+    const history = await readBack(id);
+    if (!history) {
+      counts.unreadable++;
+      counts.lost += accepted.size;
+      continue;
+    }
+    const seen = new Set<string>();
     for (const t of (history.body?.tasks ?? []) as SeenTask[]) {
       counts.storedTasks++;
+      seen.add(t.taskId);
       if (accepted.has(t.taskId)) continue;
       counts.unacknowledged++;
       // Unacknowledged and dispatched would be pending forever; undispatched reads as abandoned.
       if (t.status === "pending" && t.dispatchedAt !== undefined) counts.orphans++;
     }
+    // An accepted task (its tool call answered with a task id) missing from the history is lost.
+    for (const taskId of accepted) if (!seen.has(taskId)) counts.lost++;
   }
   return counts;
+};
+
+/** Seconds until `/health` says ok again (DynamoDB Local restarted), at most 120; -1 if never. */
+const recovered = async (): Promise<number> => {
+  const since = Date.now();
+  while (Date.now() - since < 120_000) {
+    if ((await call("GET", "/health", {})).status === 200) return Math.round((Date.now() - since) / 100) / 10;
+    await sleep(250);
+  }
+  return -1;
+};
+
+/** A conversation's history, retried while the service answers 503 (at most 20 tries). */
+const readBack = async (id: string): Promise<Answer | undefined> => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const history = await call("GET", `/conversations/${id}?limit=100`, APP);
+    if (history.status === 200) return history;
+    await sleep(250);
+  }
+  return undefined;
 };
 
 const main = async () => {
@@ -289,7 +324,7 @@ const main = async () => {
       "## Fault cycle under load (DynamoDB Local frozen 6 s, resumed, then killed and restarted)",
       "",
       faults
-        ? `- requests: ${faults.requests}; answers by status: ${JSON.stringify(faults.status)}; accepted tasks: ${faults.acceptedTasks}; stored tasks: ${faults.storedTasks}; stored but never acknowledged: ${faults.unacknowledged} (undispatched: they read as abandoned); orphan tasks (pending forever): ${faults.orphans}`
+        ? `- requests: ${faults.requests}; answers by status: ${JSON.stringify(faults.status)}; accepted tasks: ${faults.acceptedTasks}; stored tasks: ${faults.storedTasks}; stored but never acknowledged: ${faults.unacknowledged} (undispatched: they read as abandoned); accepted but not stored (lost): ${faults.lost}; histories unreadable: ${faults.unreadable}; orphan tasks (pending forever): ${faults.orphans}; /health ok again ${faults.recoveredAfterS} s after the read-back began`
         : "- skipped: DynamoDB Local's PID unknown",
       "",
     ].join("\n");
