@@ -102,7 +102,7 @@ const historyPaging = [
 
 export const DOCS: Readonly<Record<string, RouteDoc>> = {
   "register-session": {
-    body: fromZod(sessionInputSchema),
+    body: fromZod(sessionInputSchema()),
     bodyOptional: true,
     badRequestCodes: ["invalid_conversation_id", "invalid_agent_id"],
     answers: [{ status: 201, description: "Registered: a new window starts now.", schema: session }],
@@ -142,7 +142,7 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
     ],
   },
   "get-task-result": {
-    body: fromZod(pollBodySchema),
+    body: fromZod(pollBodySchema()),
     badRequestCodes: [],
     answers: [
       {
@@ -178,7 +178,7 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   "call-tool": {
     body: {
-      ...fromZod(toolBodySchema),
+      ...fromZod(toolBodySchema()),
       description:
         "The tool's own parameters, flat, plus `conversation_id` (from `system__conversation_id`). `{conversation_id, parameters: {...}}` is accepted too.",
     },
@@ -219,7 +219,7 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
     ],
   },
   "record-task-result": {
-    body: fromZod(resultBodySchema),
+    body: fromZod(resultBodySchema()),
     badRequestCodes: ["invalid_conversation_id", "invalid_task_id"],
     answers: [
       {
@@ -248,7 +248,7 @@ export const DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   "post-call-webhook": {
     body: {
-      ...fromZod(envelopeSchema),
+      ...fromZod(envelopeSchema()),
       description:
         "An ElevenLabs post-call event. `data` is read per `type`: `post_call_transcription` and `call_initiation_failure` are stored, other types acknowledged.",
     },

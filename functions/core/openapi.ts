@@ -189,8 +189,8 @@ export const openApiDocument = (
     components: {
       securitySchemes: Object.fromEntries(Object.values(SECURITY_SCHEMES).map((s) => [s.name, s.scheme])),
       schemas: {
-        PostCallTranscriptionData: fromZod(transcriptionSchema),
-        CallInitiationFailureData: fromZod(initiationFailureSchema),
+        PostCallTranscriptionData: fromZod(transcriptionSchema()),
+        CallInitiationFailureData: fromZod(initiationFailureSchema()),
       },
     },
   };

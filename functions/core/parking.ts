@@ -1,6 +1,7 @@
 import { mkdir, open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as z from "zod/mini";
+import { once } from "./objects.js";
 
 /**
  * A correctly signed post-call event that could not be stored. It is kept verbatim so it can be
@@ -67,7 +68,9 @@ export const noParker: Parker = {
   },
 };
 
-const parkedEventSchema = z.object({ receivedAt: z.string(), rawBody: z.string(), reason: z.string() });
+const parkedEventSchema = once(() =>
+  z.object({ receivedAt: z.string(), rawBody: z.string(), reason: z.string() }),
+);
 
 /** Reads the events a {@link fileParker} kept in `dir`, oldest first (none when there is no file). */
 export const readParkedFile = async (dir: string): Promise<ParkedEvent[]> => {
@@ -86,7 +89,7 @@ export const parseParkedLines = (text: string): ParkedEvent[] =>
   text.split("\n").flatMap((line) => {
     if (line.trim() === "") return [];
     try {
-      const parsed = parkedEventSchema.safeParse(JSON.parse(line));
+      const parsed = parkedEventSchema().safeParse(JSON.parse(line));
       return parsed.success ? [parsed.data] : [];
     } catch {
       return [];

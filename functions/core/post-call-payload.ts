@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
 import type { MessageInput } from "./conversation-items.js";
 import { ID_PATTERN } from "./ids.js";
-import { withoutUndefined } from "./objects.js";
+import { once, withoutUndefined } from "./objects.js";
 import { toStorable } from "./storable.js";
 import { formatIssues } from "./validation.js";
 
@@ -27,70 +27,88 @@ const MAX_TIME_MS = 999_999_999_999_999;
 // and only what the history needs is required, so an additive change on their side stores fine.
 // ---------------------------------------------------------------------------------------------
 
-const optionalText = z.optional(z.nullable(z.string()));
-/** Seconds ≥ 0. Finite but out of range (`1e20`) is noted when interpreting, not refused. */
-const seconds = z.number().check(z.gte(0));
-const optionalNumber = z.optional(z.nullable(z.number().check(z.gte(0))));
-const optionalSeconds = optionalNumber;
-const looseRecord = z.optional(z.nullable(z.record(z.string(), z.unknown())));
+/** Built once, on first use (functions/core/objects.ts `once`): never at a cold start. */
+const buildSchemas = () => {
+  const optionalText = z.optional(z.nullable(z.string()));
+  /** Seconds ≥ 0. Finite but out of range (`1e20`) is noted when interpreting, not refused. */
+  const seconds = z.number().check(z.gte(0));
+  const optionalNumber = z.optional(z.nullable(z.number().check(z.gte(0))));
+  const optionalSeconds = optionalNumber;
+  const looseRecord = z.optional(z.nullable(z.record(z.string(), z.unknown())));
+
+  /** The webhook envelope every post-call event shares (also the OpenAPI document's source). */
+  const envelopeSchema = z.looseObject({
+    type: z.string(),
+    event_timestamp: optionalNumber,
+    data: z.looseObject({ conversation_id: z.optional(z.unknown()) }),
+  });
+
+  const transcriptLineSchema = z.looseObject({
+    role: z.string(),
+    message: optionalText,
+    time_in_call_secs: seconds,
+    tool_calls: z.optional(z.nullable(z.array(z.unknown()))),
+    tool_results: z.optional(z.nullable(z.array(z.unknown()))),
+    interrupted: z.optional(z.nullable(z.boolean())),
+  });
+
+  const transcriptionSchema = z.looseObject({
+    conversation_id: z.string().check(z.regex(ID_PATTERN)),
+    agent_id: optionalText,
+    status: optionalText,
+    // Missing or null: the analysis and call facts are still stored (no transcript lines).
+    transcript: z.optional(z.nullable(z.array(transcriptLineSchema))),
+    user_id: z.optional(z.unknown()),
+    has_audio: z.optional(z.unknown()),
+    has_user_audio: z.optional(z.unknown()),
+    has_response_audio: z.optional(z.unknown()),
+    conversation_initiation_client_data: z.optional(z.unknown()),
+    metadata: z.looseObject({
+      start_time_unix_secs: seconds,
+      call_duration_secs: optionalSeconds,
+      termination_reason: optionalText,
+      main_language: optionalText,
+      phone_call: z.optional(z.unknown()),
+    }),
+    analysis: z.optional(
+      z.nullable(
+        z.looseObject({
+          call_successful: optionalText,
+          transcript_summary: optionalText,
+          call_summary_title: optionalText,
+          evaluation_criteria_results: looseRecord,
+          data_collection_results: looseRecord,
+        }),
+      ),
+    ),
+  });
+
+  const initiationFailureSchema = z.looseObject({
+    conversation_id: z.string().check(z.regex(ID_PATTERN)),
+    agent_id: optionalText,
+    failure_reason: optionalText,
+    metadata: z.optional(z.nullable(z.looseObject({ type: optionalText, body: looseRecord }))),
+  });
+  return {
+    envelope: envelopeSchema,
+    transcriptLine: transcriptLineSchema,
+    transcription: transcriptionSchema,
+    initiationFailure: initiationFailureSchema,
+  };
+};
+const schemas = once(buildSchemas);
+type Schemas = ReturnType<typeof buildSchemas>;
 
 /** The webhook envelope every post-call event shares (also the OpenAPI document's source). */
-export const envelopeSchema = z.looseObject({
-  type: z.string(),
-  event_timestamp: optionalNumber,
-  data: z.looseObject({ conversation_id: z.optional(z.unknown()) }),
-});
+export const envelopeSchema = (): Schemas["envelope"] => schemas().envelope;
+/** A `post_call_transcription`'s `data` (also the OpenAPI document's source). */
+export const transcriptionSchema = (): Schemas["transcription"] => schemas().transcription;
+/** A `call_initiation_failure`'s `data` (also the OpenAPI document's source). */
+export const initiationFailureSchema = (): Schemas["initiationFailure"] => schemas().initiationFailure;
 
-const transcriptLineSchema = z.looseObject({
-  role: z.string(),
-  message: optionalText,
-  time_in_call_secs: seconds,
-  tool_calls: z.optional(z.nullable(z.array(z.unknown()))),
-  tool_results: z.optional(z.nullable(z.array(z.unknown()))),
-  interrupted: z.optional(z.nullable(z.boolean())),
-});
-
-export const transcriptionSchema = z.looseObject({
-  conversation_id: z.string().check(z.regex(ID_PATTERN)),
-  agent_id: optionalText,
-  status: optionalText,
-  // Missing or null: the analysis and call facts are still stored (no transcript lines).
-  transcript: z.optional(z.nullable(z.array(transcriptLineSchema))),
-  user_id: z.optional(z.unknown()),
-  has_audio: z.optional(z.unknown()),
-  has_user_audio: z.optional(z.unknown()),
-  has_response_audio: z.optional(z.unknown()),
-  conversation_initiation_client_data: z.optional(z.unknown()),
-  metadata: z.looseObject({
-    start_time_unix_secs: seconds,
-    call_duration_secs: optionalSeconds,
-    termination_reason: optionalText,
-    main_language: optionalText,
-    phone_call: z.optional(z.unknown()),
-  }),
-  analysis: z.optional(
-    z.nullable(
-      z.looseObject({
-        call_successful: optionalText,
-        transcript_summary: optionalText,
-        call_summary_title: optionalText,
-        evaluation_criteria_results: looseRecord,
-        data_collection_results: looseRecord,
-      }),
-    ),
-  ),
-});
-
-export const initiationFailureSchema = z.looseObject({
-  conversation_id: z.string().check(z.regex(ID_PATTERN)),
-  agent_id: optionalText,
-  failure_reason: optionalText,
-  metadata: z.optional(z.nullable(z.looseObject({ type: optionalText, body: looseRecord }))),
-});
-
-type TranscriptionData = z.infer<typeof transcriptionSchema>;
-type TranscriptLine = z.infer<typeof transcriptLineSchema>;
-type InitiationFailureData = z.infer<typeof initiationFailureSchema>;
+type TranscriptionData = z.infer<Schemas["transcription"]>;
+type TranscriptLine = z.infer<Schemas["transcriptLine"]>;
+type InitiationFailureData = z.infer<Schemas["initiationFailure"]>;
 
 /** What a verified post-call body means for the history. Pure: decided without I/O. */
 export type PostCallEvent =
@@ -134,19 +152,19 @@ export const interpretPostCallEvent = (rawBody: string, receivedAtMs: number): P
   } catch {
     return { kind: "unusable", problem: "the body is not valid JSON" };
   }
-  const envelope = envelopeSchema.safeParse(json);
+  const envelope = envelopeSchema().safeParse(json);
   if (!envelope.success) return unusable(undefined, undefined, formatIssues(envelope.error.issues, "body"));
   const { type, data, event_timestamp: eventTimestamp } = envelope.data;
   const eventType = label(type);
   const conversationId = validId(data.conversation_id);
   if (type === "post_call_transcription") {
-    const parsed = transcriptionSchema.safeParse(data);
+    const parsed = transcriptionSchema().safeParse(data);
     if (!parsed.success)
       return unusable(eventType, conversationId, formatIssues(parsed.error.issues, "data"));
     return transcription(eventType, parsed.data, rawAnalysis(json), receivedAtMs);
   }
   if (type === "call_initiation_failure") {
-    const parsed = initiationFailureSchema.safeParse(data);
+    const parsed = initiationFailureSchema().safeParse(data);
     if (!parsed.success)
       return unusable(eventType, conversationId, formatIssues(parsed.error.issues, "data"));
     const failedAtMs = eventTimestamp ? eventTimestamp * 1000 : receivedAtMs;

@@ -2,6 +2,7 @@ import * as z from "zod/mini";
 import type { HttpRequest } from "./http.js";
 import { parseJsonBody } from "./http.js";
 import { assertValidId } from "./ids.js";
+import { once } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { Session, SessionStore } from "./session-store.js";
 import { parseWith } from "./validation.js";
@@ -11,11 +12,13 @@ export interface SessionApiDeps {
   readonly sessions: SessionStore;
 }
 
-const registerBodySchema = z.strictObject({
-  agentId: z.optional(z.string()),
-  notifyUrl: z.optional(z.string()),
-  metadata: z.optional(z.record(z.string(), z.unknown())),
-});
+const registerBodySchema = once(() =>
+  z.strictObject({
+    agentId: z.optional(z.string()),
+    notifyUrl: z.optional(z.string()),
+    metadata: z.optional(z.record(z.string(), z.unknown())),
+  }),
+);
 
 const publicSession = (session: Session) => ({
   conversationId: session.conversationId,
@@ -34,7 +37,7 @@ export const registerSession = async (deps: SessionApiDeps, request: HttpRequest
   assertValidId(conversationId);
   // Shape first (a clear 400 for junk), then the store validates the values before any write.
   const raw = parseJsonBody(request, { allowEmpty: true });
-  const body = parseWith(registerBodySchema, raw, "body");
+  const body = parseWith(registerBodySchema(), raw, "body");
   // The metadata as parsed from JSON, not zod's copy (which drops a `__proto__` key): the store checks it.
   const metadata = body.metadata ? (raw as { metadata: unknown }).metadata : undefined;
   const session = await deps.sessions.set(conversationId, {

@@ -104,7 +104,7 @@ export class SessionStore {
    */
   async set(conversationId: string, input: SessionInput = {}): Promise<Session> {
     assertValidId(conversationId);
-    const parsed = parseSessionInput(input, (value) => parseWith(sessionInputSchema, value, "session"));
+    const parsed = parseSessionInput(input, (value) => parseWith(sessionInputSchema(), value, "session"));
     const nowMs = this.now();
     const { session, window } = this.newWindow(conversationId, nowMs, {
       agentId: parsed.agentId,

@@ -6,6 +6,7 @@ import { UnauthorizedError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId } from "./ids.js";
 import type { Notifier } from "./notifier.js";
+import { once } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { EndReason, SessionStore } from "./session-store.js";
 import type { TaskStore } from "./task-store.js";
@@ -20,11 +21,13 @@ export interface TaskResultDeps {
 }
 
 /** Body of the task callback (also the OpenAPI document's source). */
-export const resultBodySchema = z.strictObject({
-  status: z.optional(z.enum(["succeeded", "failed"])),
-  result: z.optional(z.unknown()),
-  error: z.optional(z.string().check(z.maxLength(2000))),
-});
+export const resultBodySchema = once(() =>
+  z.strictObject({
+    status: z.optional(z.enum(["succeeded", "failed"])),
+    result: z.optional(z.unknown()),
+    error: z.optional(z.string().check(z.maxLength(2000))),
+  }),
+);
 
 interface Expiry {
   readonly expiredAt: string;
@@ -64,7 +67,7 @@ export const recordTaskResult = async (deps: TaskResultDeps, request: HttpReques
     throw new UnauthorizedError(
       "A task token is required: this route expects Authorization: Bearer <callbackToken>.",
     );
-  const body = parseWith(resultBodySchema, parseJsonBody(request), "body");
+  const body = parseWith(resultBodySchema(), parseJsonBody(request), "body");
   const result = {
     status: body.status ?? "succeeded",
     ...(body.result !== undefined ? { result: body.result } : {}),

@@ -10,7 +10,7 @@ import { ServiceUnavailableError, ValidationError } from "./errors.js";
 import { type HttpRequest, parseJsonBody } from "./http.js";
 import { assertValidId, ID_PATTERN } from "./ids.js";
 import { waitForResult } from "./inline-wait.js";
-import { withoutUndefined } from "./objects.js";
+import { once, withoutUndefined } from "./objects.js";
 import type { Outcome } from "./outcomes.js";
 import type { AppLogger } from "./powertools.js";
 import type { CallContext, InactiveSession, SessionStore } from "./session-store.js";
@@ -80,9 +80,11 @@ export const taskParamsOf = (params: Readonly<Record<string, unknown>>): Record<
  * Some setups wrap them as `{ tool_name, conversation_id, parameters }`; both are accepted. Which
  * `conversation_id` counts is decided by {@link toolInput}: always the system's.
  */
-export const toolBodySchema = z.looseObject({
-  conversation_id: z.string().check(z.regex(ID_PATTERN)),
-});
+export const toolBodySchema = once(() =>
+  z.looseObject({
+    conversation_id: z.string().check(z.regex(ID_PATTERN)),
+  }),
+);
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -126,7 +128,7 @@ const readToolBody = (
 ): { conversationId: string; params: Record<string, unknown>; context: CallContext } => {
   const source = request.method === "GET" ? "query" : "body";
   const input = toolInput(request);
-  const { conversation_id: conversationId } = parseWith(toolBodySchema, input, source);
+  const { conversation_id: conversationId } = parseWith(toolBodySchema(), input, source);
   const raw = without(input as Record<string, unknown>, "conversation_id");
   return { conversationId, params: taskParamsOf(raw), context: callContextOf(raw) };
 };
@@ -367,11 +369,13 @@ export const callTool = async (deps: ToolDeps, request: HttpRequest): Promise<Ou
 };
 
 /** Body of `POST /tools/get_task_result` (also the OpenAPI document's source). */
-export const pollBodySchema = z.looseObject({
-  conversation_id: z.string().check(z.regex(ID_PATTERN)),
-  // `null` and `""` mean "absent": LLMs fill optional parameters so.
-  task_id: z.optional(z.union([z.null(), z.literal(""), z.string().check(z.regex(ID_PATTERN))])),
-});
+export const pollBodySchema = once(() =>
+  z.looseObject({
+    conversation_id: z.string().check(z.regex(ID_PATTERN)),
+    // `null` and `""` mean "absent": LLMs fill optional parameters so.
+    task_id: z.optional(z.union([z.null(), z.literal(""), z.string().check(z.regex(ID_PATTERN))])),
+  }),
+);
 
 /**
  * `POST /tools/get_task_result` (or GET with query parameters): the agent polls for its results
@@ -382,7 +386,7 @@ export const getTaskResults = async (
   deps: Pick<ToolDeps, "sessions" | "tasks" | "now">,
   request: HttpRequest,
 ): Promise<Outcome> => {
-  const body = parseWith(pollBodySchema, toolInput(request), request.method === "GET" ? "query" : "body");
+  const body = parseWith(pollBodySchema(), toolInput(request), request.method === "GET" ? "query" : "body");
   const conversationId = body.conversation_id;
   const lookup = await deps.sessions.lookup(conversationId);
   if (lookup.status === "missing") {
