@@ -51,7 +51,7 @@ const runsArg = args.indexOf("--runs");
 const RUNS = Math.max(3, runsArg >= 0 ? Number(args[runsArg + 1]) || 3 : 3);
 const SETTINGS = QUICK
   ? { warmup: 5, pairs: 25, startsPerRun: 2, historyReads: 3 }
-  : { warmup: 30, pairs: 150, startsPerRun: 5, historyReads: 8 };
+  : { warmup: 30, pairs: 150, startsPerRun: 15, historyReads: 30 };
 const HISTORY_SIZES = [10, 100, 1000, 5000];
 const PAGE_SIZE = 50;
 const TARGETS = { sessionGet: 1.1, refresh: 1.1, historyPage: 1.5, fullReadItems: 6000, coldInit: 1.0 };
