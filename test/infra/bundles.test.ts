@@ -1,18 +1,17 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build, type Metafile } from "esbuild";
+import { join } from "node:path";
+import type { Metafile } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../../functions/core/routes.js";
-import { bundleBudget, LAMBDA_BUNDLE } from "../../lib/bundling.js";
+import { bundleBudget } from "../../lib/bundling.js";
+import { buildAsDeployed } from "../support/lambda-build.js";
 
 /**
  * Bytes, not time: each handler bundled exactly as deployed (lib/bundling.ts) must fit its
  * budget and carry only what its route's `access` names. `npm run bench` reports the same sizes
  * with the cold-init times that go with them.
  */
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 interface Built {
   readonly bytes: number;
@@ -34,23 +33,7 @@ beforeAll(async () => {
   ];
   for (const route of entries) {
     const outfile = join(outDir, `${route.name}.mjs`);
-    const result = await build({
-      absWorkingDir: ROOT,
-      entryPoints: [route.entry],
-      outfile,
-      bundle: true,
-      platform: "node",
-      format: LAMBDA_BUNDLE.format,
-      target: LAMBDA_BUNDLE.target,
-      minify: LAMBDA_BUNDLE.minify,
-      mainFields: [...LAMBDA_BUNDLE.mainFields],
-      banner: { js: LAMBDA_BUNDLE.banner },
-      sourcemap: LAMBDA_BUNDLE.sourcemap,
-      sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-      alias: { ...LAMBDA_BUNDLE.alias },
-      metafile: true,
-      logLevel: "silent",
-    });
+    const result = await buildAsDeployed(route.entry, outfile);
     const output = Object.entries(result.metafile.outputs).find(([file]) => file.endsWith(".mjs"))?.[1];
     built.set(route.name, {
       bytes: statSync(outfile).size,

@@ -4,18 +4,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import { ROUTES } from "../../functions/core/routes.js";
 import { signRequest } from "../../functions/core/sqs-send.js";
-import { LAMBDA_BUNDLE } from "../../lib/bundling.js";
 import { LOCAL_REGION } from "../../local/dynamodb-local.js";
 import { createLocalTables, type LocalTables } from "../support/dynamo.js";
 import { apiEvent } from "../support/events.js";
+import { buildAsDeployed } from "../support/lambda-build.js";
 import { transcriptionEvent, WEBHOOK_SECRET, webhookRequest } from "../support/post-call-fixtures.js";
 
 /**
@@ -25,7 +23,6 @@ import { transcriptionEvent, WEBHOOK_SECRET, webhookRequest } from "../support/p
  * conversation through every table function. What the aliases replaced is thereby proven unused
  * (or, for the LRU, working) at run time, not only absent from the bytes.
  */
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const SERVICE_TOKEN = "bundle-service-token-0123456789";
 const TOOL_SECRET = "bundle-tool-secret-0123456789";
 // What the Lambda runtime sets for the role (made up; DynamoDB Local accepts any).
@@ -93,22 +90,7 @@ beforeAll(async () => {
   await startSqs();
   outDir = mkdtempSync(join(tmpdir(), "lambda-bundles-"));
   for (const name of new Set(ROUTES.map((r) => r.name))) {
-    await build({
-      absWorkingDir: ROOT,
-      entryPoints: [`functions/${name}/handler.ts`],
-      outfile: join(outDir, `${name}.mjs`),
-      bundle: true,
-      platform: "node",
-      format: LAMBDA_BUNDLE.format,
-      target: LAMBDA_BUNDLE.target,
-      minify: LAMBDA_BUNDLE.minify,
-      mainFields: [...LAMBDA_BUNDLE.mainFields],
-      banner: { js: LAMBDA_BUNDLE.banner },
-      sourcemap: LAMBDA_BUNDLE.sourcemap,
-      sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-      alias: { ...LAMBDA_BUNDLE.alias },
-      logLevel: "silent",
-    });
+    await buildAsDeployed(`functions/${name}/handler.ts`, join(outDir, `${name}.mjs`));
   }
 });
 afterAll(async () => {
