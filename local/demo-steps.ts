@@ -92,6 +92,15 @@ const tool = (run: Run) => ({ [TOOL_SECRET_HEADER]: run.secrets.tool });
 const sessionPath = (run: Run) => `/conversations/${run.conversationId}/session`;
 
 /** A tool call as ElevenLabs makes it. With a task runner the answer never carries the callback token. */
+/** `GET …/session` (the app's check, while active and after expiry). */
+const readSession = (run: Run) =>
+  call(run, {
+    method: "GET",
+    path: sessionPath(run),
+    shown: "/conversations/…/session",
+    headers: service(run),
+  });
+
 const toolCall = (run: Run, toolName: string, params: Record<string, unknown>) =>
   call(run, {
     method: "POST",
@@ -231,13 +240,7 @@ export const DEMO_STEPS: readonly DemoStepSpec[] = [
   {
     title: "read session",
     expected: "200 active",
-    act: (run) =>
-      call(run, {
-        method: "GET",
-        path: sessionPath(run),
-        shown: "/conversations/…/session",
-        headers: service(run),
-      }),
+    act: (run) => readSession(run),
     detail: (b) => `${num(b.remainingMs) ?? "?"} ms left`,
   },
   {
@@ -324,13 +327,7 @@ export const DEMO_STEPS: readonly DemoStepSpec[] = [
   {
     title: "read session",
     expected: "410 session_expired",
-    act: (run) =>
-      call(run, {
-        method: "GET",
-        path: sessionPath(run),
-        shown: "/conversations/…/session",
-        headers: service(run),
-      }),
+    act: (run) => readSession(run),
     detail: (b) => `expired ${num(b.expiredForMs) ?? "?"} ms ago, at ${clock(str(b.expiredAt))}`,
   },
   {
