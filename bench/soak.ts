@@ -7,11 +7,12 @@
  * SOAK_CONCURRENCY (default 40, max 100),
  * SOAK_MAX_S (default 1500 s, max 3600): it stops early at the time bound and says so.
  */
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { signPayload } from "../functions/core/notifier.js";
 import { findFreePort } from "../local/dynamodb-local.js";
 import { LOCAL_SECRETS } from "../local/local-env.js";
 import { spawnLocalServer } from "../test/support/spawn-local-server.js";
@@ -72,10 +73,12 @@ const signedWebhook = (conversationId: string) => {
       analysis: { call_successful: "success", transcript_summary: "soak" },
     },
   });
-  const sig = createHmac("sha256", LOCAL_SECRETS.WEBHOOK_SECRET).update(`${now}.${body}`).digest("hex");
   return {
     body,
-    headers: { "content-type": "application/json", "elevenlabs-signature": `t=${now},v0=${sig}` },
+    headers: {
+      "content-type": "application/json",
+      "elevenlabs-signature": signPayload(LOCAL_SECRETS.WEBHOOK_SECRET, body, now),
+    },
   };
 };
 

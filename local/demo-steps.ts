@@ -1,8 +1,7 @@
-import { createHmac } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { MAX_SLEEP_SECONDS } from "../examples/runner/tools.js";
 import { TOOL_SECRET_HEADER } from "../functions/core/auth.js";
-import { NOTIFY_SIGNATURE_HEADER } from "../functions/core/notifier.js";
+import { NOTIFY_SIGNATURE_HEADER, signPayload } from "../functions/core/notifier.js";
 import { SIGNATURE_HEADER } from "../functions/core/webhook-signature.js";
 import { type Call, num, type Reply, records, str } from "./demo-http.js";
 import { clock, count, duration, historyLines, taskOutput, wordOf } from "./demo-output.js";
@@ -212,7 +211,7 @@ export const transcriptionEvent = (run: Run, nowMs: number) => {
   };
   const raw = JSON.stringify(event);
   const t = Math.floor(nowMs / 1000);
-  const signature = `t=${t},v0=${createHmac("sha256", run.secrets.webhook).update(`${t}.${raw}`).digest("hex")}`;
+  const signature = signPayload(run.secrets.webhook, raw, t);
   return { raw, signature, lines: event.data.transcript.length };
 };
 

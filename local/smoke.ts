@@ -6,8 +6,9 @@
  * a signed post-call test event (and checks a wrongly signed one is refused), reads the history
  * and removes its test data when the service offers `DELETE /conversations/{id}`.
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { signPayload } from "../functions/core/notifier.js";
 import { ApiUrlError, normalizeApiUrl, routeUrl } from "./api-url.js";
 import { isParseArgsError, runIfMain } from "./cli.js";
 import { localSecret } from "./local-env.js";
@@ -150,8 +151,7 @@ const testEvent = (run: SmokeRun) => {
       analysis: { call_successful: "success", transcript_summary: "Smoke test." },
     },
   });
-  const sign = (secret: string) =>
-    `t=${nowSecs},v0=${createHmac("sha256", secret).update(`${nowSecs}.${event}`).digest("hex")}`;
+  const sign = (secret: string) => signPayload(secret, event, nowSecs);
   return { event, sign };
 };
 
