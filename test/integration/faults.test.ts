@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { DeleteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
 import type { HttpResponse } from "../../functions/core/http.js";
@@ -27,6 +27,7 @@ import {
   webhookRequest,
 } from "../support/post-call-fixtures.js";
 import { requestClock, runAt } from "../support/request-clock.js";
+import { conversationItems } from "../support/table-snapshot.js";
 
 /**
  * The fault matrix on DynamoDB Local. For each live-path request, the DynamoDB calls it makes are
@@ -128,15 +129,7 @@ describe("DynamoDB faults at every call of every handler that uses DynamoDB (Dyn
   });
 
   const items = async (conversationId: string) => {
-    const output = await tables.doc.send(
-      new QueryCommand({
-        TableName: tables.names.conversations,
-        KeyConditionExpression: "conversationId = :id",
-        ExpressionAttributeValues: { ":id": conversationId },
-        ConsistentRead: true,
-      }),
-    );
-    const all = output.Items ?? [];
+    const all = await conversationItems(tables.doc, tables.names.conversations, conversationId);
     const session = await tables.doc.send(
       new GetCommand({ TableName: tables.names.sessions, Key: { conversationId }, ConsistentRead: true }),
     );

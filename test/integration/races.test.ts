@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskRecord } from "../../functions/core/conversation-items.js";
 import type { TaskMessage } from "../../functions/core/dispatcher.js";
@@ -19,6 +18,7 @@ import {
   webhookRequest,
 } from "../support/post-call-fixtures.js";
 import { requestClock, runAt } from "../support/request-clock.js";
+import { conversationItems } from "../support/table-snapshot.js";
 
 /**
  * Expiry races on DynamoDB Local. Each trial registers a fresh conversation, starts a task, then
@@ -213,15 +213,7 @@ describe("expiry races on DynamoDB Local", () => {
 
   /** Every item of a conversation (meta, tasks, history lines) in one consistent query. */
   const partition = async (conversationId: string) => {
-    const output = await tables.doc.send(
-      new QueryCommand({
-        TableName: tables.names.conversations,
-        KeyConditionExpression: "conversationId = :id",
-        ExpressionAttributeValues: { ":id": conversationId },
-        ConsistentRead: true,
-      }),
-    );
-    const items = output.Items ?? [];
+    const items = await conversationItems(tables.doc, tables.names.conversations, conversationId);
     const tasks = items.filter((item) => String(item.sk).startsWith("task#")) as unknown as TaskRecord[];
     return {
       meta: items.find((item) => item.sk === "meta"),

@@ -6,7 +6,6 @@ import {
   DescribeTimeToLiveCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConversationStore } from "../../functions/core/conversation-store.js";
 import { CONVERSATIONS_TABLE } from "../../functions/core/table-schema.js";
@@ -18,6 +17,7 @@ import { freezeAt, type HistoryHarness, historyHarness } from "../support/histor
 import { SERVICE_TOKEN } from "../support/live-fixtures.js";
 import { liveRequests } from "../support/live-harness.js";
 import { line, transcriptionEvent } from "../support/post-call-fixtures.js";
+import { conversationItems } from "../support/table-snapshot.js";
 
 const DAY = 86_400_000;
 /** DynamoDB Local's TTL sweep comes within ~10 s here: poll every 250 ms, at most 240 times. */
@@ -229,17 +229,7 @@ describe("history retention (HISTORY_RETENTION_DAYS) on DynamoDB Local", () => {
         ]);
         vi.useRealTimers();
         expect(purgeAt * 1000).toBeLessThan(Date.now());
-        const stored = async () =>
-          (
-            await tables.doc.send(
-              new QueryCommand({
-                TableName: tableName,
-                KeyConditionExpression: "conversationId = :id",
-                ExpressionAttributeValues: { ":id": conv },
-                ConsistentRead: true,
-              }),
-            )
-          ).Items ?? [];
+        const stored = () => conversationItems(tables.doc, tableName, conv);
         // Bounded polls, so a sweep that never comes fails here instead of hanging.
         let polls = 0;
         while ((await stored()).length > 0 && polls < TTL_SWEEP_POLLS) {
