@@ -89,7 +89,7 @@ export const storePostCallEvent = async (
 /** Without a Lambda context (the local server): API Gateway cuts every request at 30 s. */
 const ANSWER_WITHIN_MS = 29_000;
 /** Kept back from the history write to park the event (one SQS message) and answer. */
-export const PARK_MARGIN_MS = 5_000;
+const PARK_MARGIN_MS = 5_000;
 
 /**
  * `POST /webhooks/elevenlabs/post-call`. A bad or missing signature is a 401 and nothing is
