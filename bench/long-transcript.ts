@@ -6,7 +6,7 @@ import { storePostCallEvent } from "../functions/core/post-call-api.js";
 import { interpretPostCallEvent } from "../functions/core/post-call-payload.js";
 import { createTables } from "../local/create-tables.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "../local/dynamodb-local.js";
-import { fmtSpread, spread } from "./stats.js";
+import { fmtSpread, loadAverage, spread } from "./stats.js";
 
 /**
  * How long storing one long post-call transcript takes on an in-memory DynamoDB Local (issue 19:
@@ -76,9 +76,9 @@ const main = async () => {
     );
     // A fresh JVM is slow until it has compiled its hot paths: warm it up with short writes first.
     for (let warm = 0; warm < 5; warm++) {
-      for (const store of stores.values()) {
+      for (const [setting, store] of stores) {
         await store.appendMessages(
-          `warm-up-${warm}-${store === stores.get(1) ? 1 : 8}`,
+          `warm-up-${warm}-${setting}`,
           Array.from({ length: 500 }, (_, i) => ({
             kind: "transcript" as const,
             atMs: i,
@@ -90,7 +90,7 @@ const main = async () => {
       }
     }
     const samples = new Map<number, Sample[]>(SETTINGS.map((setting) => [setting, []]));
-    const load: string[] = [readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")];
+    const load: string[] = [loadAverage()];
     for (let run = 0; run < runs; run++) {
       const order = run % 2 === 0 ? [...SETTINGS] : [...SETTINGS].reverse();
       for (const batchConcurrency of order) {
@@ -116,7 +116,7 @@ const main = async () => {
         console.log(JSON.stringify({ run, batchConcurrency, lines, bodyBytes: body.length, ...sample }));
       }
     }
-    load.push(readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "));
+    load.push(loadAverage());
     const whole = (ms: number) => `${Math.round(ms)}`;
     console.log(`\nload average (1/5/15 min) at start ${load[0]}, at end ${load[1]}\n`);
     console.log("| batches in flight | wall ms | interpreting ms | Node CPU ms | DynamoDB Local CPU ms |");

@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROUTES } from "../functions/core/routes.js";
@@ -33,16 +33,12 @@ import {
 import { DEPLOYED_ENV, measureColdInit } from "./cold-init.js";
 import type { DynamoBenchOptions, DynamoBenchResult } from "./dynamo-bench.js";
 import { describeMachine, renderSection, type Section } from "./report.js";
-import { fmtKb, fmtMs, fmtRatio, fmtSpread, ratios, spread } from "./stats.js";
+import { fmtKb, fmtMs, fmtRatio, fmtSpread, loadAverage, ratios, spread } from "./stats.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** One Lambda per name: two routes may share a function (the tool routes answer POST and GET). */
 const FUNCTION_NAMES = [...new Set(ROUTES.map((route) => route.name))];
 const cpuCores = () => availableParallelism();
-const loadNow = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
 const RESULTS_FILE = join(REPO_ROOT, "bench", "RESULTS.md");
 
 const args = process.argv.slice(2);
@@ -97,7 +93,7 @@ const runDynamoChild = async (
 const main = async () => {
   const started = process.hrtime.bigint();
   const machine = describeMachine();
-  const loadAtStart = loadNow();
+  const loadAtStart = loadAverage();
   const outDir = mkdtempSync(join(tmpdir(), "elevenlabs-agent-sessions-bench-"));
   log(`run folder: ${outDir}${QUICK ? " (--quick)" : ""}, ${RUNS} runs`);
 
@@ -120,9 +116,9 @@ const main = async () => {
   // Cold init -------------------------------------------------------------------------------------
   const startable = [reference, ...functions].filter(isOk).map((b) => ({ name: b.name, file: b.file }));
   log(`cold init: ${RUNS} runs × ${SETTINGS.startsPerRun} fresh starts of ${startable.length} bundles`);
-  const loadBeforeInit = loadNow();
+  const loadBeforeInit = loadAverage();
   const init = measureColdInit(startable, RUNS, SETTINGS.startsPerRun);
-  const loadAfterInit = loadNow();
+  const loadAfterInit = loadAverage();
 
   // DynamoDB Local --------------------------------------------------------------------------------
   log("starting DynamoDB Local (in memory)");
@@ -409,7 +405,7 @@ const main = async () => {
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory} RAM, ${machine.kernel}`,
     `- Node ${machine.node}; ${machine.java} (DynamoDB Local, in memory); esbuild ${esbuildVersion}`,
     `- ${RUNS} runs; whole run ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s; load average ` +
-      `(1/5/15 min) at start ${loadAtStart}, at end ${loadNow()} (a shared machine: compare ratios and CPU time more than absolute wall times)`,
+      `(1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()} (a shared machine: compare ratios and CPU time more than absolute wall times)`,
   ].join("\n");
   const report = `${[header, ...[summary, handlerSection, historySection, bundleSection, initSection].map(renderSection)].join("\n\n")}\n`;
   writeFileSync(join(outDir, "RESULTS.md"), report);

@@ -1,3 +1,11 @@
+import { loadavg } from "node:os";
+
+/** The 1, 5 and 15 minute load averages, `0.52 1.74 2.48`: a figure is read next to the machine's load. */
+export const loadAverage = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
 /** Percentiles of a set of timings (milliseconds). */
 export interface Summary {
   readonly n: number;
