@@ -27,6 +27,7 @@ import {
   type TrialRecord,
   tally,
 } from "./soak-core.js";
+import { median } from "./stats.js";
 
 const TRIALS = bounded("SOAK_TRIALS", 10_000, 20_000);
 const CONCURRENCY = bounded("SOAK_CONCURRENCY", 40, 100);
@@ -88,15 +89,13 @@ const signedWebhook = (conversationId: string) => {
  */
 const lag = (() => {
   const recent: number[] = [];
-  let sorted: number[] = [];
   return {
     observe(ms: number) {
       if (!Number.isFinite(ms)) return;
       recent.push(ms);
       if (recent.length > 101) recent.shift();
-      sorted = [...recent].sort((a, b) => a - b);
     },
-    median: () => (sorted.length === 0 ? 0 : (sorted[Math.floor(sorted.length / 2)] ?? 0)),
+    median: () => (recent.length === 0 ? 0 : median(recent)),
   };
 })();
 
